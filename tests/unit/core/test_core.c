@@ -1,0 +1,174 @@
+/* Unit tests for core: status, buffers, time, files, SHA-256, config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/core.h"
+#include "core/core_config.h"
+
+static void test_status_str(void **state)
+{
+    (void)state;
+    for (int i = 0; i < OTF_E__COUNT; i++)
+        assert_string_not_equal(otf_status_str((enum otf_status)i), "unknown status");
+    assert_string_equal(otf_status_str((enum otf_status)999), "unknown status");
+}
+
+static void test_errbuf(void **state)
+{
+    struct otf_errbuf eb = {0};
+    (void)state;
+    assert_int_equal(OTF_FAIL(&eb, OTF_E_FORMAT, "bad %d", 42), OTF_E_FORMAT);
+    assert_string_equal(eb.msg, "bad 42");
+    assert_int_equal(eb.code, OTF_E_FORMAT);
+    otf_errbuf_prefix(&eb, "file %s", "x.fits");
+    assert_string_equal(eb.msg, "file x.fits: bad 42");
+    assert_int_equal(OTF_FAIL(NULL, OTF_E_IO, "no buffer"), OTF_E_IO);
+}
+
+static void test_buf_cap(void **state)
+{
+    struct otf_buf b;
+    (void)state;
+    otf_buf_init(&b, 10);
+    assert_int_equal(otf_buf_append(&b, "hello", 5), OTF_OK);
+    assert_int_equal(otf_buf_printf(&b, "%d", 1234), OTF_OK);
+    assert_string_equal(b.data, "hello1234");
+    assert_int_equal(otf_buf_append(&b, "xy", 2), OTF_E_LIMIT);
+    assert_int_equal(b.len, 9);
+    assert_int_equal(otf_buf_append(&b, "z", 1), OTF_OK);
+    otf_buf_cleanup(&b);
+}
+
+static void test_time_roundtrip(void **state)
+{
+    char s[OTF_TIME_ISO_LEN];
+    int64_t t;
+    (void)state;
+    otf_time_format_iso(1740830400123000LL, s);
+    assert_string_equal(s, "2025-03-01T12:00:00.123Z");
+    assert_int_equal(otf_time_parse_iso(s, &t), OTF_OK);
+    assert_int_equal(t, 1740830400123000LL);
+    assert_int_equal(otf_time_parse_iso("2025-03-01T12:00:00", &t), OTF_OK);
+    assert_int_equal(t, 1740830400000000LL);
+    assert_int_equal(otf_time_parse_iso("2025-03-01T13:00:00+01:00", &t), OTF_OK);
+    assert_int_equal(t, 1740830400000000LL);
+    assert_int_equal(otf_time_parse_iso("2025-03-01", &t), OTF_OK);
+    assert_int_equal(otf_time_parse_iso("2025-13-01", &t), OTF_E_INVAL);
+    assert_int_equal(otf_time_parse_iso("yesterday", &t), OTF_E_INVAL);
+    assert_int_equal(otf_time_parse_iso("2025-03-01T12:00:00Zjunk", &t), OTF_E_INVAL);
+}
+
+static void test_sha256(void **state)
+{
+    struct otf_sha256 s;
+    uint8_t d[32];
+    char hex[65];
+    const char *abc = "abc";
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    (void)state;
+    otf_sha256_init(&s);
+    otf_sha256_update(&s, abc, 3);
+    otf_sha256_final(&s, d);
+    otf_sha256_hex(d, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    otf_sha256_init(&s);
+    for (size_t i = 0; i < strlen(two); i++) /* byte by byte crosses the block boundary */
+        otf_sha256_update(&s, two + i, 1);
+    otf_sha256_final(&s, d);
+    otf_sha256_hex(d, hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+static void test_fs_atomic(void **state)
+{
+    char dir[] = "/tmp/otf_core_XXXXXX";
+    char path[512], sub[256];
+    char *data = NULL;
+    size_t len;
+    struct otf_errbuf eb;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/a/b/c", dir);
+    assert_int_equal(otf_fs_mkdirs(sub, 0, &eb), OTF_OK);
+    snprintf(path, sizeof path, "%s/file", sub);
+    assert_int_equal(otf_fs_write_atomic(path, "one", 3, &eb), OTF_OK);
+    assert_int_equal(otf_fs_write_atomic(path, "two!", 4, &eb), OTF_OK);
+    assert_int_equal(otf_fs_read_file(path, 100, &data, &len, &eb), OTF_OK);
+    assert_int_equal(len, 4);
+    assert_string_equal(data, "two!");
+    free(data);
+    assert_int_equal(otf_fs_read_file(path, 2, &data, &len, &eb), OTF_E_LIMIT);
+    assert_int_equal(otf_fs_remove_tree(dir, &eb), OTF_OK);
+    assert_int_not_equal(access(dir, F_OK), 0);
+}
+
+static void test_strings(void **state)
+{
+    double d;
+    int64_t i;
+    char id[17];
+    (void)state;
+    assert_true(otf_str_ieq("PHASE", "phase"));
+    assert_false(otf_str_ieq("PHASE", "phases"));
+    assert_int_equal(otf_str_to_double(" 1.5e3 ", &d), OTF_OK);
+    assert_float_equal(d, 1500.0, 0);
+    assert_int_equal(otf_str_to_double("1.5x", &d), OTF_E_INVAL);
+    assert_int_equal(otf_str_to_double("nan", &d), OTF_E_INVAL);
+    assert_int_equal(otf_str_to_double("", &d), OTF_E_INVAL);
+    assert_int_equal(otf_str_to_i64("-12", &i), OTF_OK);
+    assert_int_equal(i, -12);
+    assert_int_equal(otf_str_to_i64("99999999999999999999", &i), OTF_E_INVAL);
+    assert_true(otf_str_is_safe_name("demo_v1.2"));
+    assert_false(otf_str_is_safe_name(".."));
+    assert_false(otf_str_is_safe_name("a/b"));
+    assert_int_equal(otf_random_id(id, 16), OTF_OK);
+    assert_int_equal(strlen(id), 16);
+}
+
+static void test_config(void **state)
+{
+    struct otf_config c;
+    struct otf_errbuf eb;
+    char ini[] = "/tmp/otf_cfg_XXXXXX";
+    int fd = mkstemp(ini);
+    const char *text = "workers = 3\n[batch]\nmax_jobs = 4\n[http]\nupload_max_bytes = 2M\n";
+    char *argv[] = {"otfd", "--config", ini, "--batch.max-jobs=6", "--listen", "127.0.0.1:9",
+                    NULL};
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    otf_config_defaults(&c);
+    assert_int_equal(c.sched.max_jobs, 8);
+    setenv("OTF_BATCH_MAX_WAIT_MS", "77", 1);
+    assert_int_equal(otf_config_load(&c, 6, argv, &eb), OTF_OK);
+    unsetenv("OTF_BATCH_MAX_WAIT_MS");
+    assert_int_equal(c.workers, 3);
+    assert_int_equal(c.sched.max_jobs, 6); /* flag beats file */
+    assert_int_equal(c.sched.max_wait_ms, 77);
+    assert_int_equal(c.http.upload_max_bytes, 2 * 1024 * 1024);
+    assert_string_equal(c.http.listen, "127.0.0.1:9");
+    assert_int_equal(otf_config_set(&c, "batch.max_jobs", "0", &eb), OTF_E_INVAL);
+    assert_int_equal(otf_config_set(&c, "nope", "1", &eb), OTF_E_INVAL);
+    assert_int_equal(otf_config_set(&c, "workers", "two", &eb), OTF_E_INVAL);
+    otf_config_cleanup(&c);
+    unlink(ini);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_str), cmocka_unit_test(test_errbuf),
+        cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_time_roundtrip),
+        cmocka_unit_test(test_sha256),     cmocka_unit_test(test_fs_atomic),
+        cmocka_unit_test(test_strings),    cmocka_unit_test(test_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
