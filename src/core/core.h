@@ -48,8 +48,7 @@ void otf_errbuf_prefix(struct otf_errbuf *eb, const char *fmt, ...)
         if (!(cond))                                                                               \
             otf_core_assert_fail(#cond, __FILE__, __LINE__, __func__);                             \
     } while (0)
-_Noreturn void otf_core_assert_fail(const char *expr, const char *file, int line,
-                                    const char *func);
+_Noreturn void otf_core_assert_fail(const char *expr, const char *file, int line, const char *func);
 
 /* ---- logging: the only global; lines are `TIME LEVEL module: message key=value...` ---- */
 

@@ -1,12 +1,12 @@
 /* The configuration table (STYLE §6, after redis standardConfig): every setting is one row, and
  * the parser, --help and docs/config.md are all driven by it. */
+#include "core/core_config.h"
+
 #include <ctype.h>
 #include <ini.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "core/core_config.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_I64, CFG_BYTES };
 
@@ -49,12 +49,12 @@ static const struct cfg_item items[] = {
      "bearer-token file (empty: anonymous mode)"},
     {"http.tls_cert", CFG_STR, "", 0, 0, OFF(http.tls_cert), "PEM certificate for HTTPS"},
     {"http.tls_key", CFG_STR, "", 0, 0, OFF(http.tls_key), "PEM private key for HTTPS"},
-    {"uws.exec_duration_default_s", CFG_I64, "3600", 0, 31536000,
-     OFF(uws.exec_duration_default_s), "executionDuration of new jobs, s (0 = unlimited)"},
+    {"uws.exec_duration_default_s", CFG_I64, "3600", 0, 31536000, OFF(uws.exec_duration_default_s),
+     "executionDuration of new jobs, s (0 = unlimited)"},
     {"uws.exec_duration_max_s", CFG_I64, "86400", 0, 31536000, OFF(uws.exec_duration_max_s),
      "largest executionDuration a client may set, s"},
-    {"uws.destruction_default_s", CFG_I64, "604800", 60, 315360000,
-     OFF(uws.destruction_default_s), "destruction time of new jobs, s after creation"},
+    {"uws.destruction_default_s", CFG_I64, "604800", 60, 315360000, OFF(uws.destruction_default_s),
+     "destruction time of new jobs, s after creation"},
     {"uws.destruction_max_s", CFG_I64, "2592000", 60, 315360000, OFF(uws.destruction_max_s),
      "latest destruction a client may set, s after creation"},
     {"uws.list_max", CFG_INT, "10000", 1, 1000000, OFF(uws.list_max), "most jobs in one job list"},
@@ -170,8 +170,8 @@ static enum otf_status apply(struct otf_config *c, const struct cfg_item *it, co
         return OTF_FAIL(eb, OTF_E_INVAL, "%s: '%s' is not an integer", it->name, value);
     }
     if ((double)v < it->min || (double)v > it->max)
-        return OTF_FAIL(eb, OTF_E_INVAL, "%s: %s is outside [%.0f, %.0f]", it->name, value,
-                        it->min, it->max);
+        return OTF_FAIL(eb, OTF_E_INVAL, "%s: %s is outside [%.0f, %.0f]", it->name, value, it->min,
+                        it->max);
     if (it->type == CFG_INT)
         *(int *)(base + it->offset) = (int)v;
     else
@@ -258,8 +258,7 @@ static void load_env(struct otf_config *c)
     }
 }
 
-enum otf_status otf_config_load(struct otf_config *c, int argc, char **argv,
-                                struct otf_errbuf *eb)
+enum otf_status otf_config_load(struct otf_config *c, int argc, char **argv, struct otf_errbuf *eb)
 {
     enum otf_status rc;
 

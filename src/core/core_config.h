@@ -47,14 +47,14 @@ struct otf_uws_params {
 };
 
 struct otf_sched_params {
-    int min_jobs;        /* batch.min_jobs */
-    int max_jobs;        /* batch.max_jobs */
-    int max_wait_ms;     /* batch.max_wait_ms, from the first queued job of the key */
-    int max_patches;     /* batch.max_patches per forward micro-batch */
-    int queue_max_jobs;  /* queue.max_jobs: QUEUED jobs beyond it get 503 */
-    int max_resident;    /* models.max_resident */
-    int64_t memory_mb;   /* models.memory_mb budget for resident models */
-    int hold_ms;         /* models.hold_ms before switching away from a busy model */
+    int min_jobs;       /* batch.min_jobs */
+    int max_jobs;       /* batch.max_jobs */
+    int max_wait_ms;    /* batch.max_wait_ms, from the first queued job of the key */
+    int max_patches;    /* batch.max_patches per forward micro-batch */
+    int queue_max_jobs; /* queue.max_jobs: QUEUED jobs beyond it get 503 */
+    int max_resident;   /* models.max_resident */
+    int64_t memory_mb;  /* models.memory_mb budget for resident models */
+    int hold_ms;        /* models.hold_ms before switching away from a busy model */
 };
 
 struct otf_engine_params {
@@ -81,8 +81,7 @@ void otf_config_defaults(struct otf_config *c);
 void otf_config_cleanup(struct otf_config *c);
 /* Reads --config FILE (if given among argv), then OTF_* environment, then flags from argv[1..].
  * Non-option arguments and unknown flags are errors (OTF_E_INVAL with the flag in `eb`). */
-enum otf_status otf_config_load(struct otf_config *c, int argc, char **argv,
-                                struct otf_errbuf *eb);
+enum otf_status otf_config_load(struct otf_config *c, int argc, char **argv, struct otf_errbuf *eb);
 /* Sets one item by name ("batch.max_jobs"; '-' and '_' are equivalent). */
 enum otf_status otf_config_set(struct otf_config *c, const char *name, const char *value,
                                struct otf_errbuf *eb);

@@ -74,7 +74,7 @@ enum otf_status otf_fs_write_atomic(const char *path, const void *data, size_t n
     if (rename(tmp, path) != 0)
         goto fail;
     return otf_fs_sync_parent(path, eb);
-fail: {
+fail : {
     int e = errno;
     if (fd >= 0)
         close(fd);

@@ -29,8 +29,8 @@ void otf_time_format_iso(int64_t t_us, char *out)
     /* Years stay in 0000-9999 for any time this service handles; the modulo keeps the compiler's
      * length analysis exact. */
     snprintf(out, OTF_TIME_ISO_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
-             tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100, ms % 1000);
+             (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100,
+             tm.tm_min % 100, tm.tm_sec % 100, ms % 1000);
 }
 
 /* Reads exactly `n` digits. */

@@ -1,4 +1,5 @@
 /* Unit tests for core: status, buffers, time, files, SHA-256, config. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <cmocka.h>
 
 #include "core/core.h"
 #include "core/core_config.h"
@@ -139,8 +138,7 @@ static void test_config(void **state)
     char ini[] = "/tmp/otf_cfg_XXXXXX";
     int fd = mkstemp(ini);
     const char *text = "workers = 3\n[batch]\nmax_jobs = 4\n[http]\nupload_max_bytes = 2M\n";
-    char *argv[] = {"otfd", "--config", ini, "--batch.max-jobs=6", "--listen", "127.0.0.1:9",
-                    NULL};
+    char *argv[] = {"otfd", "--config", ini, "--batch.max-jobs=6", "--listen", "127.0.0.1:9", NULL};
     (void)state;
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
