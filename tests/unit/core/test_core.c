@@ -1,15 +1,12 @@
 /* Unit tests for core: status, buffers, time, files, SHA-256, config. */
 #include <cmocka.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "core/core_config.h"
+#include "otf_test.h"
 
 static void test_status_str(void **state)
 {
