@@ -1,5 +1,4 @@
 /* Unit tests for core: status, buffers, time, files, SHA-256, config. */
-#include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
