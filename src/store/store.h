@@ -1,0 +1,129 @@
+/* store: durable job records behind one small interface, with implementations chosen by URL
+ * ("sqlite:/path/otf.db"; later "postgresql://..."). The HTTP service, the reaper and the
+ * workers (local or on other machines) all go through it; nothing else knows which database
+ * runs. Files (uploads, results) live in the data directory, not here.
+ *
+ * Threads: a struct otf_store is one database connection and belongs to one thread at a time
+ * (never share it); open one per thread. Different handles on the same URL may be used
+ * concurrently, from threads or processes: every operation is one transaction.
+ *
+ *   struct otf_store *st = NULL;
+ *   if (otf_store_open("sqlite:/var/otf/otf.db", &st, &eb) != OTF_OK) ...
+ *   otf_store_insert_job(st, job, &eb);
+ *   otf_store_close(st);
+ */
+#ifndef OTF_STORE_H
+#define OTF_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "uws/uws.h"
+
+struct otf_store;
+
+/* A job-list query (UWS 1.1 job list filters). */
+struct otf_store_filter {
+    const char *owner;      /* only this owner's jobs; NULL = every owner (admin, reaper) */
+    uint32_t phase_mask;    /* OR of OTF_PHASE_BIT(p); 0 = every phase except ARCHIVED */
+    int64_t after_us;       /* creationTime > after_us; 0 = no bound */
+    int64_t last;           /* the `last` most recent (newest first); 0 = all, oldest first */
+    int64_t limit;          /* hard cap on rows returned (0 = none) */
+};
+
+/* Opens (creating and migrating the schema if needed) the store at `url`:
+ * "sqlite:PATH" or a bare path ending in .db. *out receives the handle on success. */
+enum otf_status otf_store_open(const char *url, struct otf_store **out, struct otf_errbuf *eb);
+/* Closes the handle; NULL is a no-op. */
+void otf_store_close(struct otf_store *st);
+
+/* Inserts a new job (its id must be unique: OTF_E_STATE otherwise). Borrowed. */
+enum otf_status otf_store_insert_job(struct otf_store *st, const struct otf_job *j,
+                                     struct otf_errbuf *eb);
+/* Reads a job; *out is a new job freed with otf_uws_job_free. OTF_E_NOTFOUND if absent. */
+enum otf_status otf_store_get_job(struct otf_store *st, const char *id, struct otf_job **out,
+                                  struct otf_errbuf *eb);
+/* Lists jobs; *out is a new array of new jobs (otf_uws_job_array_free). */
+enum otf_status otf_store_list_jobs(struct otf_store *st, const struct otf_store_filter *f,
+                                    struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb);
+/* Counts jobs of an owner (NULL = all) in the phases of `phase_mask` (0 = all but ARCHIVED),
+ * and the sum of their upload_bytes (either out-pointer may be NULL). */
+enum otf_status otf_store_count_jobs(struct otf_store *st, const char *owner,
+                                     uint32_t phase_mask, int64_t *n_jobs, int64_t *n_bytes,
+                                     struct otf_errbuf *eb);
+
+/* Replaces the client-settable fields of a job (parameters, run_id, exec_duration_s,
+ * destruction_us, upload_bytes) only while its phase is in `phase_mask`; OTF_E_STATE otherwise
+ * (with the current phase in the message), OTF_E_NOTFOUND if absent. */
+enum otf_status otf_store_update_job(struct otf_store *st, const struct otf_job *j,
+                                     uint32_t phase_mask, struct otf_errbuf *eb);
+
+/* Moves a job to `to` only if its current phase is in `from_mask` (compare-and-set), setting
+ * start_us when entering EXECUTING and end_us when entering a final phase; `error` (may be NULL)
+ * becomes the errorSummary (fatal). *old_phase (may be NULL) receives the phase before.
+ * OTF_E_STATE if the phase was not in the mask, OTF_E_NOTFOUND if absent. */
+enum otf_status otf_store_set_phase(struct otf_store *st, const char *id, uint32_t from_mask,
+                                    enum otf_phase to, const char *error,
+                                    enum otf_phase *old_phase, struct otf_errbuf *eb);
+
+/* Deletes a job record. OTF_E_NOTFOUND if absent. */
+enum otf_status otf_store_delete_job(struct otf_store *st, const char *id,
+                                     struct otf_errbuf *eb);
+
+/* ---- for workers (claims with leases, so workers on other machines can share one store) ---- */
+
+/* Atomically claims up to `max_jobs` QUEUED jobs with parameter model=`model` and
+ * precision=`precision` (NULL: the key of the oldest QUEUED job), oldest first, moving them to
+ * EXECUTING under `worker_id` with a lease until now+lease_ms and attempts+1.
+ * *out receives a new array (possibly empty). */
+enum otf_status otf_store_claim_jobs(struct otf_store *st, const char *worker_id,
+                                     const char *model, const char *precision, int max_jobs,
+                                     int64_t lease_ms, struct otf_job ***out, size_t *n_out,
+                                     struct otf_errbuf *eb);
+/* Extends the lease of every job held by `worker_id` to now+lease_ms. */
+enum otf_status otf_store_renew_lease(struct otf_store *st, const char *worker_id,
+                                      int64_t lease_ms, struct otf_errbuf *eb);
+/* Publishes progress of an EXECUTING job (stage may be NULL = unchanged). */
+enum otf_status otf_store_set_progress(struct otf_store *st, const char *id,
+                                       int64_t patches_done, int64_t patches_total,
+                                       const char *stage, struct otf_errbuf *eb);
+/* Ends an EXECUTING job held by `worker_id`: COMPLETED with its results (from `j->results`), or
+ * ERROR with `j->error_summary`. OTF_E_STATE if the job is no longer EXECUTING (e.g. aborted). */
+enum otf_status otf_store_finish_job(struct otf_store *st, const char *worker_id,
+                                     const struct otf_job *j, enum otf_phase to,
+                                     struct otf_errbuf *eb);
+/* Jobs whose lease ran out (their worker died): EXECUTING jobs with attempts < max_attempts go
+ * back to QUEUED; the others go to ERROR with `error`. *n_requeued/*n_failed may be NULL. */
+enum otf_status otf_store_recover_expired(struct otf_store *st, int max_attempts,
+                                          const char *error, int64_t *n_requeued,
+                                          int64_t *n_failed, struct otf_errbuf *eb);
+/* The keys (model, precision) with QUEUED jobs, their counts and the creation time of the oldest
+ * queued job of each (for batch formation). *out is a new array freed with
+ * otf_store_queue_free. */
+struct otf_store_queue {
+    char *model;
+    char *precision;
+    int64_t n_jobs;
+    int64_t oldest_queued_us;
+};
+enum otf_status otf_store_queue_summary(struct otf_store *st, struct otf_store_queue **out,
+                                        size_t *n_out, struct otf_errbuf *eb);
+void otf_store_queue_free(struct otf_store_queue *q, size_t n);
+
+/* ---- for the reaper ---- */
+
+/* Ids of jobs whose destruction time is <= now_us (up to `max`); *out is a new array of
+ * otf_xstrdup'ed strings, freed with otf_store_ids_free. */
+enum otf_status otf_store_list_destroyable(struct otf_store *st, int64_t now_us, size_t max,
+                                           char ***out, size_t *n_out, struct otf_errbuf *eb);
+/* Ids of EXECUTING jobs whose executionDuration (non-zero) has run out at now_us. */
+enum otf_status otf_store_list_overdue(struct otf_store *st, int64_t now_us, size_t max,
+                                       char ***out, size_t *n_out, struct otf_errbuf *eb);
+void otf_store_ids_free(char **ids, size_t n);
+
+/* A counter that grows on every change to any job (for WAIT: a cheap "did anything change?"
+ * poll that also sees changes made by other processes). */
+enum otf_status otf_store_change_seq(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb);
+
+#endif

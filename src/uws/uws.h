@@ -1,0 +1,170 @@
+/* uws: the IVOA UWS 1.1 job model — phases and their transitions, job parameters (DALI names,
+ * case-insensitive), the job-description XML of the original CIANNA OTF client, and the UWS
+ * documents (uws:job, uws:jobs, uws:parameters, uws:results) in XML and JSON. No I/O: callers
+ * (http, store, worker) own sockets, files and databases.
+ *
+ * Threads: no shared state; every function may be called from any thread on distinct objects.
+ *
+ *   struct otf_job *j = otf_uws_job_new();
+ *   otf_uws_job_set_param(j, "MODEL", "demo", 0);
+ *   struct otf_buf out; otf_buf_init(&out, 1 << 20);
+ *   otf_uws_job_write_xml(j, "http://127.0.0.1:8080", &out);
+ *   otf_uws_job_free(j);
+ */
+#ifndef OTF_UWS_H
+#define OTF_UWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* UWS 1.1 execution phases; the numbers are stored in databases: never renumber. */
+enum otf_phase {
+    OTF_PHASE_PENDING = 0,
+    OTF_PHASE_QUEUED = 1,
+    OTF_PHASE_EXECUTING = 2,
+    OTF_PHASE_COMPLETED = 3,
+    OTF_PHASE_ERROR = 4,
+    OTF_PHASE_ABORTED = 5,
+    OTF_PHASE_UNKNOWN = 6,
+    OTF_PHASE_HELD = 7,
+    OTF_PHASE_SUSPENDED = 8,
+    OTF_PHASE_ARCHIVED = 9,
+    OTF_PHASE__COUNT
+};
+
+#define OTF_PHASE_BIT(p) (1u << (p))
+
+/* "PENDING", ...; never NULL. */
+const char *otf_uws_phase_name(enum otf_phase p);
+/* Exact (case-sensitive, as DALI values are) phase name; OTF_E_INVAL otherwise. */
+enum otf_status otf_uws_phase_parse(const char *s, enum otf_phase *out);
+/* COMPLETED, ERROR, ABORTED, ARCHIVED. */
+int otf_uws_phase_is_final(enum otf_phase p);
+/* PENDING, QUEUED, EXECUTING: the phases in which WAIT blocks (UWS 1.1 blocking behaviour). */
+int otf_uws_phase_is_active(enum otf_phase p);
+
+/* Client actions on {job}/phase. */
+enum otf_uws_action { OTF_UWS_ACTION_RUN, OTF_UWS_ACTION_ABORT };
+
+/* The phase a client action leads to from `from`: RUN from PENDING or HELD -> QUEUED; ABORT from
+ * PENDING, QUEUED, EXECUTING, HELD, SUSPENDED -> ABORTED. RUN on QUEUED/EXECUTING is a no-op
+ * (*to = from). Anything else is OTF_E_STATE with a message in `eb`. */
+enum otf_status otf_uws_phase_after(enum otf_phase from, enum otf_uws_action act,
+                                    enum otf_phase *to, struct otf_errbuf *eb);
+
+/* One job parameter. `name` is canonical lower case for known parameters (see
+ * otf_uws_param_canonical), else lower case of what the client sent. */
+struct otf_param {
+    char *name;
+    char *value;
+    int by_reference; /* 1: value is a URL (e.g. the uploaded image) */
+};
+
+/* One result of a COMPLETED job; its URL is {base}/jobs/{id}/results/{id}. */
+struct otf_result {
+    char *id;   /* "catalog", "regions", "provenance", "preview" */
+    char *mime; /* e.g. "application/x-votable+xml" */
+    int64_t size_bytes;
+};
+
+/* A job as stored and as shown. Times are microseconds since the Unix epoch; 0 means nil.
+ * All strings are owned by the job and freed by otf_uws_job_free. */
+struct otf_job {
+    char id[40];               /* [a-z0-9]+ */
+    char *run_id;              /* RUNID, or NULL */
+    char *owner;               /* owner id, or NULL in anonymous mode */
+    enum otf_phase phase;      /* current phase */
+    int64_t creation_us;       /* creationTime */
+    int64_t start_us;          /* startTime, 0 = nil */
+    int64_t end_us;            /* endTime, 0 = nil */
+    int64_t quote_us;          /* quote, 0 = nil (unknown) */
+    int64_t exec_duration_s;   /* executionDuration, s, 0 = unlimited */
+    int64_t destruction_us;    /* destruction, 0 = nil */
+    struct otf_param *params;  /* parameters in insertion order */
+    size_t n_params;           /* entries in params */
+    struct otf_result *results;
+    size_t n_results;
+    char *error_summary;       /* errorSummary message, NULL if none */
+    int error_is_fatal;        /* errorSummary type: 1 fatal, 0 transient */
+    int64_t patches_done;      /* progress, shown in jobInfo */
+    int64_t patches_total;     /* 0 = not known yet */
+    char *stage;               /* current stage ("queued", "reading", "inference", ...), or NULL */
+    int attempts;              /* executions started (worker retries) */
+    int64_t upload_bytes;      /* bytes of input files kept for this job (owner quota) */
+};
+
+/* Allocates an empty PENDING job (never NULL; aborts on OOM). */
+struct otf_job *otf_uws_job_new(void);
+/* Deep copy. */
+struct otf_job *otf_uws_job_dup(const struct otf_job *j);
+/* Frees the job and everything it owns; NULL is a no-op. */
+void otf_uws_job_free(struct otf_job *j);
+/* Frees an array of n jobs and the array itself. */
+void otf_uws_job_array_free(struct otf_job **jobs, size_t n);
+
+/* Canonical name of a parameter: DALI names are case-insensitive, so "Model", "MODEL" -> "model".
+ * Known names: image, image_url, model, precision, hdu, ra, dec, size, roi, threshold, nms, runid.
+ * Writes lower case into `out` (size `n`); returns 1 if the name is a known parameter. */
+int otf_uws_param_canonical(const char *name, char *out, size_t n);
+/* Sets (replaces) a parameter by canonical name; `by_reference` as in uws:parameter. */
+void otf_uws_job_set_param(struct otf_job *j, const char *name, const char *value,
+                           int by_reference);
+/* Value of a parameter by any-case name, or NULL. Borrowed from the job. */
+const char *otf_uws_job_get_param(const struct otf_job *j, const char *name);
+/* Removes a parameter if present. */
+void otf_uws_job_del_param(struct otf_job *j, const char *name);
+/* Adds or replaces a result entry. */
+void otf_uws_job_set_result(struct otf_job *j, const char *id, const char *mime,
+                            int64_t size_bytes);
+
+/* Checks one parameter value's syntax (numbers finite, RA in [0,360], DEC in [-90,90], SIZE > 0,
+ * ROI "x0,y0,x1,y1" integers with x0<x1, y0<y1, PRECISION a known name or CIANNA alias, HDU a
+ * number >= 0 or a safe name, THRESHOLD/NMS in [0,1]). Unknown names are accepted as they are.
+ * OTF_E_INVAL with a message naming the parameter otherwise. */
+enum otf_status otf_uws_param_check(const char *name, const char *value, struct otf_errbuf *eb);
+
+/* Canonical precision name ("FP32", "BF16", "FP16", "TF32", "INT8") for a precision or a CIANNA
+ * alias (FP32C_FP32A -> FP32, BF16C_FP32A -> BF16, FP16C_FP32A -> FP16, TF32C_FP32A -> TF32),
+ * case-insensitive; NULL if unknown. */
+const char *otf_uws_precision_canonical(const char *s);
+
+/* Parses the job-description XML of the original CIANNA OTF client: a uws:job (or bare
+ * uws:parameters) whose uws:parameter elements carry id="ModelName|Quantization|RA|DEC|
+ * ROI_Width|ROI_Height|..." and map onto model, precision, ra, dec, size (the larger of
+ * ROI_Width/ROI_Height, in degrees) and any other parameter by its own name. Parsed with no
+ * network access and no entity expansion (DTDs refused); at most `max_bytes` of input.
+ * On success *out/*n_out receive a new array (free each name/value and the array with
+ * otf_uws_params_free). OTF_E_FORMAT with a message for malformed or hostile XML. */
+enum otf_status otf_uws_parse_description(const char *xml, size_t len, struct otf_param **out,
+                                          size_t *n_out, struct otf_errbuf *eb);
+void otf_uws_params_free(struct otf_param *p, size_t n);
+
+/* ---- documents. `base_url` is "http://host:port" with no trailing slash; job URLs are
+ * {base_url}/jobs/{id}. Appends to `out`; OTF_E_LIMIT if its cap is reached. ---- */
+
+/* uws:job, version="1.1", children in XSD order, xsi:nil where empty, UTC times with Z;
+ * uws:jobInfo carries progress (patches done/total, stage, attempts). */
+enum otf_status otf_uws_job_write_xml(const struct otf_job *j, const char *base_url,
+                                      struct otf_buf *out);
+/* The same content as JSON: {"jobId":..., "phase":..., "parameters":{...}, "results":[...],
+ * "jobInfo":{...}} with ISO times or null. */
+enum otf_status otf_uws_job_write_json(const struct otf_job *j, const char *base_url,
+                                       struct otf_buf *out);
+/* uws:jobs with one uws:jobref (phase, runId?, ownerId, creationTime) per job. */
+enum otf_status otf_uws_joblist_write_xml(struct otf_job *const *jobs, size_t n,
+                                          const char *base_url, struct otf_buf *out);
+enum otf_status otf_uws_joblist_write_json(struct otf_job *const *jobs, size_t n,
+                                           const char *base_url, struct otf_buf *out);
+/* uws:parameters and uws:results documents (the {job}/parameters and {job}/results resources). */
+enum otf_status otf_uws_parameters_write_xml(const struct otf_job *j, struct otf_buf *out);
+enum otf_status otf_uws_results_write_xml(const struct otf_job *j, const char *base_url,
+                                          struct otf_buf *out);
+/* A DALI error document: VOTable 1.4 with INFO name="QUERY_STATUS" value="ERROR" and the
+ * message; or {"error": message, "status": http_status} as JSON. */
+enum otf_status otf_uws_error_write_votable(const char *message, struct otf_buf *out);
+enum otf_status otf_uws_error_write_json(const char *message, int http_status,
+                                         struct otf_buf *out);
+
+#endif
