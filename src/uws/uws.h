@@ -48,11 +48,23 @@ int otf_uws_phase_is_active(enum otf_phase p);
 /* Client actions on {job}/phase. */
 enum otf_uws_action { OTF_UWS_ACTION_RUN, OTF_UWS_ACTION_ABORT };
 
+/* 1 when the server may move a job from `from` to `to` (worker, scheduler, reaper): PENDING ->
+ * QUEUED|HELD|ABORTED|ERROR; QUEUED -> EXECUTING|HELD|ABORTED|ERROR; EXECUTING -> COMPLETED|
+ * ERROR|ABORTED|SUSPENDED|QUEUED (retry after a worker crash); HELD -> QUEUED|ABORTED|ERROR;
+ * SUSPENDED -> EXECUTING|QUEUED|ABORTED|ERROR; UNKNOWN -> ERROR|ABORTED; every phase but
+ * ARCHIVED -> ARCHIVED (destruction). from == to is allowed (no change). Final phases never move
+ * except to ARCHIVED. */
+int otf_uws_phase_can_change(enum otf_phase from, enum otf_phase to);
+
 /* The phase a client action leads to from `from`: RUN from PENDING or HELD -> QUEUED; ABORT from
  * PENDING, QUEUED, EXECUTING, HELD, SUSPENDED -> ABORTED. RUN on QUEUED/EXECUTING is a no-op
  * (*to = from). Anything else is OTF_E_STATE with a message in `eb`. */
 enum otf_status otf_uws_phase_after(enum otf_phase from, enum otf_uws_action act,
                                     enum otf_phase *to, struct otf_errbuf *eb);
+
+/* Longest parameter name and value accepted by otf_uws_param_check, bytes. */
+#define OTF_UWS_NAME_MAX  64
+#define OTF_UWS_VALUE_MAX 8192
 
 /* One job parameter. `name` is canonical lower case for known parameters (see
  * otf_uws_param_canonical), else lower case of what the client sent. */
@@ -72,27 +84,27 @@ struct otf_result {
 /* A job as stored and as shown. Times are microseconds since the Unix epoch; 0 means nil.
  * All strings are owned by the job and freed by otf_uws_job_free. */
 struct otf_job {
-    char id[40];               /* [a-z0-9]+ */
-    char *run_id;              /* RUNID, or NULL */
-    char *owner;               /* owner id, or NULL in anonymous mode */
-    enum otf_phase phase;      /* current phase */
-    int64_t creation_us;       /* creationTime */
-    int64_t start_us;          /* startTime, 0 = nil */
-    int64_t end_us;            /* endTime, 0 = nil */
-    int64_t quote_us;          /* quote, 0 = nil (unknown) */
-    int64_t exec_duration_s;   /* executionDuration, s, 0 = unlimited */
-    int64_t destruction_us;    /* destruction, 0 = nil */
-    struct otf_param *params;  /* parameters in insertion order */
-    size_t n_params;           /* entries in params */
+    char id[40];              /* [a-z0-9]+ */
+    char *run_id;             /* RUNID, or NULL */
+    char *owner;              /* owner id, or NULL in anonymous mode */
+    enum otf_phase phase;     /* current phase */
+    int64_t creation_us;      /* creationTime */
+    int64_t start_us;         /* startTime, 0 = nil */
+    int64_t end_us;           /* endTime, 0 = nil */
+    int64_t quote_us;         /* quote, 0 = nil (unknown) */
+    int64_t exec_duration_s;  /* executionDuration, s, 0 = unlimited */
+    int64_t destruction_us;   /* destruction, 0 = nil */
+    struct otf_param *params; /* parameters in insertion order */
+    size_t n_params;          /* entries in params */
     struct otf_result *results;
     size_t n_results;
-    char *error_summary;       /* errorSummary message, NULL if none */
-    int error_is_fatal;        /* errorSummary type: 1 fatal, 0 transient */
-    int64_t patches_done;      /* progress, shown in jobInfo */
-    int64_t patches_total;     /* 0 = not known yet */
-    char *stage;               /* current stage ("queued", "reading", "inference", ...), or NULL */
-    int attempts;              /* executions started (worker retries) */
-    int64_t upload_bytes;      /* bytes of input files kept for this job (owner quota) */
+    char *error_summary;   /* errorSummary message, NULL if none */
+    int error_is_fatal;    /* errorSummary type: 1 fatal, 0 transient */
+    int64_t patches_done;  /* progress, shown in jobInfo */
+    int64_t patches_total; /* 0 = not known yet */
+    char *stage;           /* current stage ("queued", "reading", "inference", ...), or NULL */
+    int attempts;          /* executions started (worker retries) */
+    int64_t upload_bytes;  /* bytes of input files kept for this job (owner quota) */
 };
 
 /* Allocates an empty PENDING job (never NULL; aborts on OOM). */
@@ -108,7 +120,8 @@ void otf_uws_job_array_free(struct otf_job **jobs, size_t n);
  * Known names: image, image_url, model, precision, hdu, ra, dec, size, roi, threshold, nms, runid.
  * Writes lower case into `out` (size `n`); returns 1 if the name is a known parameter. */
 int otf_uws_param_canonical(const char *name, char *out, size_t n);
-/* Sets (replaces) a parameter by canonical name; `by_reference` as in uws:parameter. */
+/* Sets (replaces) a parameter by canonical name; `by_reference` as in uws:parameter. Copies
+ * `name` and `value`. Setting "runid" also sets j->run_id (and deleting it clears run_id). */
 void otf_uws_job_set_param(struct otf_job *j, const char *name, const char *value,
                            int by_reference);
 /* Value of a parameter by any-case name, or NULL. Borrowed from the job. */
@@ -119,9 +132,19 @@ void otf_uws_job_del_param(struct otf_job *j, const char *name);
 void otf_uws_job_set_result(struct otf_job *j, const char *id, const char *mime,
                             int64_t size_bytes);
 
+/* Sets (replaces, NULL clears) errorSummary's message and type. */
+void otf_uws_job_set_error(struct otf_job *j, const char *message, int is_fatal);
+/* Sets (replaces, NULL clears) the progress stage shown in jobInfo. */
+void otf_uws_job_set_stage(struct otf_job *j, const char *stage);
+/* Sets (replaces, NULL clears) the owner id. */
+void otf_uws_job_set_owner(struct otf_job *j, const char *owner);
+
 /* Checks one parameter value's syntax (numbers finite, RA in [0,360], DEC in [-90,90], SIZE > 0,
  * ROI "x0,y0,x1,y1" integers with x0<x1, y0<y1, PRECISION a known name or CIANNA alias, HDU a
- * number >= 0 or a safe name, THRESHOLD/NMS in [0,1]). Unknown names are accepted as they are.
+ * number >= 0 or a safe name, THRESHOLD/NMS in [0,1], MODEL a safe name, IMAGE_URL http(s)).
+ * Every name must be 1..OTF_UWS_NAME_MAX of [A-Za-z0-9_.-] and every value at most
+ * OTF_UWS_VALUE_MAX bytes of UTF-8 text without control characters (so that the UWS documents
+ * stay well-formed). Unknown names are accepted (DALI), their values only get the text check.
  * OTF_E_INVAL with a message naming the parameter otherwise. */
 enum otf_status otf_uws_param_check(const char *name, const char *value, struct otf_errbuf *eb);
 
@@ -135,7 +158,7 @@ const char *otf_uws_precision_canonical(const char *s);
  * ROI_Width|ROI_Height|..." and map onto model, precision, ra, dec, size (the larger of
  * ROI_Width/ROI_Height, in degrees) and any other parameter by its own name. Parsed with no
  * network access and no entity expansion (DTDs refused); at most `max_bytes` of input.
- * On success *out/*n_out receive a new array (free each name/value and the array with
+ * On success *out and *n_out receive a new array (free each name/value and the array with
  * otf_uws_params_free). OTF_E_FORMAT with a message for malformed or hostile XML. */
 enum otf_status otf_uws_parse_description(const char *xml, size_t len, struct otf_param **out,
                                           size_t *n_out, struct otf_errbuf *eb);
@@ -164,7 +187,6 @@ enum otf_status otf_uws_results_write_xml(const struct otf_job *j, const char *b
 /* A DALI error document: VOTable 1.4 with INFO name="QUERY_STATUS" value="ERROR" and the
  * message; or {"error": message, "status": http_status} as JSON. */
 enum otf_status otf_uws_error_write_votable(const char *message, struct otf_buf *out);
-enum otf_status otf_uws_error_write_json(const char *message, int http_status,
-                                         struct otf_buf *out);
+enum otf_status otf_uws_error_write_json(const char *message, int http_status, struct otf_buf *out);
 
 #endif
