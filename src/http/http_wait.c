@@ -1,0 +1,145 @@
+/* Blocking WAIT (UWS 1.1): a waiting request is suspended (it holds no thread) and put on a
+ * list. One waiter thread releases requests whose job left its phase or whose time ran out. It
+ * learns of changes from this process at once (otf_http_server_notify) and of changes made by
+ * other processes (workers) through the store's change counter, polled every 50 ms. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/http_int.h"
+
+#define POLL_MS 50
+
+static void resume(struct http_waiter *w)
+{
+    w->req->is_resumed = 1;
+    MHD_resume_connection(w->conn);
+    free(w);
+}
+
+int http_wait_suspend(struct http_request *r, const char *job_id, enum otf_phase phase,
+                      int64_t timeout_s)
+{
+    struct otf_http_server *srv = r->srv;
+    struct http_waiter *w;
+
+    pthread_mutex_lock(&srv->wait_lock);
+    if (srv->stopping || srv->n_waiters >= HTTP_MAX_WAITERS) {
+        pthread_mutex_unlock(&srv->wait_lock);
+        return -1; /* answer at once: still correct, only less efficient for the client */
+    }
+    w = otf_xcalloc(1, sizeof *w);
+    w->conn = r->conn;
+    w->req = r;
+    snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+    w->phase = phase;
+    w->deadline_mono_us = otf_time_mono_us() + timeout_s * 1000000;
+    r->is_suspended = 1;
+    /* Suspend under the lock so the waiter thread cannot resume before the suspension. */
+    MHD_suspend_connection(r->conn);
+    w->next = srv->waiters;
+    srv->waiters = w;
+    srv->n_waiters++;
+    pthread_cond_signal(&srv->wait_cond);
+    pthread_mutex_unlock(&srv->wait_lock);
+    return 0;
+}
+
+/* Phase of a job now, or -1 if it is gone. */
+static int current_phase(struct otf_store *st, const char *id)
+{
+    struct otf_job *j = NULL;
+    int p;
+    if (otf_store_get_job(st, id, &j, NULL) != OTF_OK)
+        return -1;
+    p = (int)j->phase;
+    otf_uws_job_free(j);
+    return p;
+}
+
+static void *wait_main(void *arg)
+{
+    struct otf_http_server *srv = arg;
+    struct otf_store *st = NULL;
+    struct otf_errbuf eb;
+    int64_t last_seq = -1;
+
+    if (otf_store_open(srv->p.store_url, &st, &eb) != OTF_OK)
+        otf_log_error("http", "WAIT thread without store (%s): waits end at their timeout", eb.msg);
+    pthread_mutex_lock(&srv->wait_lock);
+    while (!srv->stopping) {
+        struct timespec ts;
+        int64_t now, seq = last_seq;
+        int changed;
+        struct http_waiter **pw;
+
+        if (!srv->waiters) {
+            pthread_cond_wait(&srv->wait_cond, &srv->wait_lock);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += POLL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!srv->notified)
+            pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &ts);
+        changed = srv->notified;
+        srv->notified = 0;
+        if (srv->stopping)
+            break;
+        if (st && otf_store_change_seq(st, &seq, NULL) == OTF_OK && seq != last_seq) {
+            changed = 1;
+            last_seq = seq;
+        }
+        now = otf_time_mono_us();
+        pw = &srv->waiters;
+        while (*pw) {
+            struct http_waiter *w = *pw;
+            int done = now >= w->deadline_mono_us;
+            if (!done && changed && st) {
+                int p = current_phase(st, w->job_id);
+                done = p < 0 || p != (int)w->phase;
+            }
+            if (done) {
+                *pw = w->next;
+                srv->n_waiters--;
+                resume(w);
+            } else {
+                pw = &w->next;
+            }
+        }
+    }
+    /* Stopping: release everybody so the daemon can close their connections. */
+    while (srv->waiters) {
+        struct http_waiter *w = srv->waiters;
+        srv->waiters = w->next;
+        srv->n_waiters--;
+        resume(w);
+    }
+    pthread_mutex_unlock(&srv->wait_lock);
+    otf_store_close(st);
+    return NULL;
+}
+
+enum otf_status http_wait_start(struct otf_http_server *srv, struct otf_errbuf *eb)
+{
+    if (pthread_create(&srv->wait_thread, NULL, wait_main, srv) != 0)
+        return OTF_FAIL(eb, OTF_E_INTERNAL, "cannot start the WAIT thread");
+    srv->has_wait_thread = 1;
+    return OTF_OK;
+}
+
+void http_wait_stop(struct otf_http_server *srv)
+{
+    if (!srv->has_wait_thread)
+        return;
+    pthread_mutex_lock(&srv->wait_lock);
+    srv->stopping = 1;
+    pthread_cond_signal(&srv->wait_cond);
+    pthread_mutex_unlock(&srv->wait_lock);
+    pthread_join(srv->wait_thread, NULL);
+    srv->has_wait_thread = 0;
+}
