@@ -3,7 +3,8 @@
  * documents (uws:job, uws:jobs, uws:parameters, uws:results) in XML and JSON. No I/O: callers
  * (http, store, worker) own sockets, files and databases.
  *
- * Threads: no shared state; every function may be called from any thread on distinct objects.
+ * Threads: no shared state; every function may be called from any thread on distinct objects,
+ * once otf_uws_global_init() has run (libxml2 must be initialised before threads use it).
  *
  *   struct otf_job *j = otf_uws_job_new();
  *   otf_uws_job_set_param(j, "MODEL", "demo", 0);
@@ -18,6 +19,10 @@
 #include <stdint.h>
 
 #include "core/core.h"
+
+/* Initialises libxml2's globals. Call once from the main thread before starting threads that
+ * use this module (otfd, the worker); idempotent. */
+void otf_uws_global_init(void);
 
 /* UWS 1.1 execution phases; the numbers are stored in databases: never renumber. */
 enum otf_phase {
@@ -153,29 +158,53 @@ enum otf_status otf_uws_param_check(const char *name, const char *value, struct 
  * case-insensitive; NULL if unknown. */
 const char *otf_uws_precision_canonical(const char *s);
 
+/* Limits on a job-description document: bytes, parameters, element nesting. */
+#define OTF_UWS_DESCRIPTION_MAX        (1 << 20)
+#define OTF_UWS_DESCRIPTION_MAX_PARAMS 256
+#define OTF_UWS_DESCRIPTION_MAX_DEPTH  16
+
 /* Parses the job-description XML of the original CIANNA OTF client: a uws:job (or bare
  * uws:parameters) whose uws:parameter elements carry id="ModelName|Quantization|RA|DEC|
  * ROI_Width|ROI_Height|..." and map onto model, precision, ra, dec, size (the larger of
  * ROI_Width/ROI_Height, in degrees) and any other parameter by its own name. Parsed with no
- * network access and no entity expansion (DTDs refused); at most `max_bytes` of input.
- * On success *out and *n_out receive a new array (free each name/value and the array with
- * otf_uws_params_free). OTF_E_FORMAT with a message for malformed or hostile XML. */
+ * network access and no entity expansion (any DOCTYPE is refused). Names come out canonical
+ * (lower case) and every value has passed otf_uws_param_check.
+ * On success *out and *n_out receive a new array (NULL and 0 when there is no parameter; free
+ * it with otf_uws_params_free). Errors: OTF_E_FORMAT for malformed or hostile XML (DOCTYPE,
+ * entities, nesting over OTF_UWS_DESCRIPTION_MAX_DEPTH, wrong root, repeated parameter),
+ * OTF_E_LIMIT for more than OTF_UWS_DESCRIPTION_MAX bytes or OTF_UWS_DESCRIPTION_MAX_PARAMS
+ * parameters, OTF_E_INVAL for a bad value; `eb` says which and where (line). */
 enum otf_status otf_uws_parse_description(const char *xml, size_t len, struct otf_param **out,
                                           size_t *n_out, struct otf_errbuf *eb);
 void otf_uws_params_free(struct otf_param *p, size_t n);
 
+/* {base_url}/jobs/{job_id} and {base_url}/jobs/{job_id}/results/{result_id}, the ids
+ * percent-encoded as path segments. New strings (free()); never NULL. */
+char *otf_uws_job_url(const char *base_url, const char *job_id);
+char *otf_uws_result_url(const char *base_url, const char *job_id, const char *result_id);
+
 /* ---- documents. `base_url` is "http://host:port" with no trailing slash; job URLs are
  * {base_url}/jobs/{id}. Appends to `out`; OTF_E_LIMIT if its cap is reached. ---- */
 
+/* Namespace of the progress element inside uws:jobInfo. */
+#define OTF_UWS_NS_JOBINFO "urn:cianna-otf"
+
 /* uws:job, version="1.1", children in XSD order, xsi:nil where empty, UTC times with Z;
- * uws:jobInfo carries progress (patches done/total, stage, attempts). */
+ * uws:jobInfo carries <otf:progress> (xmlns:otf=OTF_UWS_NS_JOBINFO) with patchesDone,
+ * patchesTotal (0 = not known yet), stage (if any) and attempts. errorSummary has
+ * hasDetail="true": {job}/error serves the message. Bytes that are not XML text (bad UTF-8,
+ * control characters) are written as U+FFFD. On failure `out` is left as it was. */
 enum otf_status otf_uws_job_write_xml(const struct otf_job *j, const char *base_url,
                                       struct otf_buf *out);
-/* The same content as JSON: {"jobId":..., "phase":..., "parameters":{...}, "results":[...],
- * "jobInfo":{...}} with ISO times or null. */
+/* The same content as JSON, one compact object: {"version":"1.1", "jobId", "href", "runId",
+ * "ownerId", "phase", "quote", "creationTime", "startTime", "endTime", "executionDuration",
+ * "destruction", "parameters":{name: value}, "results":[{"id","href","mimeType","size"}],
+ * "errorSummary":{"type","hasDetail","message"}, "jobInfo":{"patchesDone","patchesTotal",
+ * "stage","attempts"}}; absent values and nil times are null. */
 enum otf_status otf_uws_job_write_json(const struct otf_job *j, const char *base_url,
                                        struct otf_buf *out);
-/* uws:jobs with one uws:jobref (phase, runId?, ownerId, creationTime) per job. */
+/* uws:jobs with one uws:jobref (phase, runId?, ownerId, creationTime) per job; as JSON
+ * {"version":"1.1","jobs":[{"jobId","href","phase","runId","ownerId","creationTime"}]}. */
 enum otf_status otf_uws_joblist_write_xml(struct otf_job *const *jobs, size_t n,
                                           const char *base_url, struct otf_buf *out);
 enum otf_status otf_uws_joblist_write_json(struct otf_job *const *jobs, size_t n,

@@ -229,3 +229,54 @@ void otf_uws_job_set_owner(struct otf_job *j, const char *owner)
     OTF_ASSERT(j);
     replace_str(&j->owner, owner);
 }
+
+/* Writes `s` percent-encoded as one URL path segment (RFC 3986 unreserved characters kept) at
+ * `o`; returns the end. The caller reserves 3 bytes per input byte. */
+static char *put_segment(char *o, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    return o;
+}
+
+static char *build_url(const char *base_url, const char *job_id, const char *result_id)
+{
+    size_t nb, n;
+    char *s, *o;
+
+    OTF_ASSERT(base_url && job_id);
+    nb = strlen(base_url);
+    n = nb + sizeof "/jobs/" + 3 * strlen(job_id) + 1;
+    if (result_id)
+        n += sizeof "/results/" + 3 * strlen(result_id);
+    s = otf_xmalloc(n);
+    memcpy(s, base_url, nb);
+    o = s + nb;
+    memcpy(o, "/jobs/", 6);
+    o = put_segment(o + 6, job_id);
+    if (result_id) {
+        memcpy(o, "/results/", 9);
+        o = put_segment(o + 9, result_id);
+    }
+    *o = '\0';
+    return s;
+}
+
+char *otf_uws_job_url(const char *base_url, const char *job_id)
+{
+    return build_url(base_url, job_id, NULL);
+}
+
+char *otf_uws_result_url(const char *base_url, const char *job_id, const char *result_id)
+{
+    OTF_ASSERT(result_id);
+    return build_url(base_url, job_id, result_id);
+}
