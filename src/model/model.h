@@ -192,6 +192,12 @@ void otf_model_net_free(struct otf_model_net *net);
 enum otf_status otf_model_infer_shapes(const struct otf_model_net *net, int w, int h, int d,
                                        struct otf_model_shape *shapes, struct otf_errbuf *eb);
 
+/* Same for the first n_layers layers only (<= net->n_layers): a prefix of the net may accept
+ * sizes the whole net does not. `shapes` holds n_layers+1 entries. */
+enum otf_status otf_model_infer_shapes_prefix(const struct otf_model_net *net, size_t n_layers,
+                                              int w, int h, int d, struct otf_model_shape *shapes,
+                                              struct otf_errbuf *eb);
+
 /* Multiply-add FLOPs (2 per MAC, bias column excluded) of one image through layer `i` for the
  * shapes from otf_model_infer_shapes; norm/pool/activations count 0 except as noted in
  * docs/formats/cianna-model.md. */

@@ -220,13 +220,23 @@ enum otf_status otf_model_layer_shape(const struct otf_model_net *net, size_t i,
 enum otf_status otf_model_infer_shapes(const struct otf_model_net *net, int w, int h, int d,
                                        struct otf_model_shape *shapes, struct otf_errbuf *eb)
 {
+    return otf_model_infer_shapes_prefix(net, net->n_layers, w, h, d, shapes, eb);
+}
+
+enum otf_status otf_model_infer_shapes_prefix(const struct otf_model_net *net, size_t n_layers,
+                                              int w, int h, int d, struct otf_model_shape *shapes,
+                                              struct otf_errbuf *eb)
+{
     enum otf_status rc;
 
+    if (n_layers > net->n_layers)
+        return OTF_FAIL(eb, OTF_E_INVAL, "%zu layers asked, the net has %zu", n_layers,
+                        net->n_layers);
     if (w < 1 || h < 1 || d < 1 || w > OTF_MODEL_MAX_DIM || h > OTF_MODEL_MAX_DIM ||
         d > OTF_MODEL_MAX_DIM)
         return OTF_FAIL(eb, OTF_E_INVAL, "input size %dx%dx%d out of range", w, h, d);
     rc = shape_set(&shapes[0], w, h, d, net->in_dims[3], 0, (size_t)-1, eb);
-    for (size_t i = 0; rc == OTF_OK && i < net->n_layers; i++)
+    for (size_t i = 0; rc == OTF_OK && i < n_layers; i++)
         rc = otf_model_layer_shape(net, i, &shapes[i], &shapes[i + 1], eb);
     return rc;
 }
