@@ -1,6 +1,9 @@
 -- 001_init: job records, their parameters and results, and the global change counter.
 -- Times are microseconds since the Unix epoch (0 = nil); phases are enum otf_phase numbers.
 
+-- 'OTF:' marks the file as an OTF store (checked at open, see store_sqlite.c).
+PRAGMA application_id = 1330923066;
+
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     run_id          TEXT,

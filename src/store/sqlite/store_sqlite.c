@@ -1207,17 +1207,56 @@ static enum otf_status exec_sql(struct sq *s, const char *sql, const char *what,
     return OTF_OK;
 }
 
-static enum otf_status user_version(struct sq *s, int *version, struct otf_errbuf *eb)
+/* PRAGMA application_id of an OTF store: "OTF:" (set by migration 001). */
+#define OTF_APPLICATION_ID 0x4f54463a
+
+/* Runs a query that yields one integer. */
+static enum otf_status query_int(struct sq *s, const char *sql, int64_t *v, struct otf_errbuf *eb)
 {
     sqlite3_stmt *q = NULL;
-    int r = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL);
+    int r = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
 
     if (r == SQLITE_OK)
         r = sqlite3_step(q);
     if (r == SQLITE_ROW)
-        *version = sqlite3_column_int(q, 0);
+        *v = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
-    return r == SQLITE_ROW ? OTF_OK : SQ_FAIL(s, r, "read schema version", eb);
+    return r == SQLITE_ROW ? OTF_OK : SQ_FAIL(s, r, sql, eb);
+}
+
+static enum otf_status user_version(struct sq *s, int *version, struct otf_errbuf *eb)
+{
+    int64_t v = 0;
+    enum otf_status rc = query_int(s, "PRAGMA user_version", &v, eb);
+
+    if (rc == OTF_OK)
+        *version = (int)v;
+    return rc;
+}
+
+/* Refuses an SQLite database that belongs to something else, rather than adding our tables to
+ * it: a new store is either empty or carries our application_id. */
+static enum otf_status check_owner(struct sq *s, int version, struct otf_errbuf *eb)
+{
+    int64_t app_id = 0, n_objects = 0;
+    enum otf_status rc = query_int(s, "PRAGMA application_id", &app_id, eb);
+
+    if (rc != OTF_OK)
+        return rc;
+    if (version == 0 && app_id == 0) {
+        rc = query_int(s, "SELECT count(*) FROM sqlite_schema", &n_objects, eb);
+        if (rc == OTF_OK && n_objects > 0)
+            rc = OTF_FAIL(eb, OTF_E_FORMAT,
+                          "%s: an SQLite database of another application (it has tables but no "
+                          "OTF schema)",
+                          s->path);
+        return rc;
+    }
+    if (app_id != OTF_APPLICATION_ID)
+        return OTF_FAIL(eb, OTF_E_FORMAT,
+                        "%s: an SQLite database of another application (application_id %lld)",
+                        s->path, (long long)app_id);
+    return OTF_OK;
 }
 
 /* Brings the schema to the newest embedded migration, one transaction per migration; the
@@ -1228,6 +1267,8 @@ static enum otf_status migrate(struct sq *s, struct otf_errbuf *eb)
     int latest = (int)otf_store_sqlite_n_migrations, version = 0;
     enum otf_status rc = user_version(s, &version, eb);
 
+    if (rc == OTF_OK)
+        rc = check_owner(s, version, eb);
     if (rc != OTF_OK)
         return rc;
     if (version > latest)

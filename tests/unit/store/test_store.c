@@ -1211,7 +1211,7 @@ static void s_migrate_empty_file(void **state)
     otf_store_close(st);
     version = pragma_int(p, "user_version");
     assert_true(version >= 1);
-    assert_int_equal(pragma_int(p, "application_id"), 0);
+    assert_int_equal(pragma_int(p, "application_id"), 0x4f54463a); /* "OTF:" */
     /* WAL is a property of the file: readers never wait for the writer */
     {
         sqlite3 *db = NULL;
@@ -1242,11 +1242,42 @@ static void s_newer_schema(void **state)
 
     (void)state;
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "PRAGMA user_version = 999; PRAGMA application_id = 1330923066",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(otf_store_open(url, &st, &eb), OTF_E_STATE);
     assert_null(st);
     assert_non_null(strstr(eb.msg, "999"));
+    free(url);
+    free(p);
+}
+
+/* Somebody else's SQLite file is refused and left untouched. */
+static void s_foreign_database(void **state)
+{
+    struct otf_store *st = NULL;
+    struct otf_errbuf eb = {0};
+    char *p = tmp_path("foreign.db"), *url = otf_xasprintf("sqlite:%s", p);
+    sqlite3 *db = NULL;
+
+    (void)state;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE photos (id INTEGER)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(otf_store_open(url, &st, &eb), OTF_E_FORMAT);
+    assert_null(st);
+    assert_non_null(strstr(eb.msg, "another application"));
+    assert_int_equal(pragma_int(p, "user_version"), 0);
+
+    /* versioned, but by another program */
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(otf_store_open(url, &st, &eb), OTF_E_FORMAT);
+    assert_null(st);
     free(url);
     free(p);
 }
@@ -1366,6 +1397,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(s_not_a_database),
         cmocka_unit_test(s_migrate_empty_file),
         cmocka_unit_test(s_newer_schema),
+        cmocka_unit_test(s_foreign_database),
         cmocka_unit_test(s_waits_for_lock),
     };
     struct otf_errbuf eb = {0};
