@@ -11,7 +11,7 @@
 #include "core/core_config.h"
 #include "fits/fits.h"
 #include "http/http.h"
-#include "model/model_manifest.h"
+#include "model/model.h"
 #include "otf_build_config.h"
 #include "uws/uws.h"
 
