@@ -74,22 +74,44 @@ float otf_engine_cpu_max_abs(const float *x, size_t n)
 
 #define FIX_CHUNK 4096
 
+/* The scans are the hot part of the saturation pass: cloned for AVX-512 and AVX2 (chosen at
+ * load time by the ifunc resolver) since the project builds without -march. */
+#define OTF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+OTF_CLONES static int any_above_f32(const float *p, size_t n, float sat)
+{
+    int hit = 0;
+#pragma omp simd reduction(| : hit)
+    for (size_t i = 0; i < n; i++)
+        hit |= p[i] > sat;
+    return hit;
+}
+
+/* bf16 order for positive values is the integer order of the bits: no conversion needed */
+OTF_CLONES static int any_above_bf16(const uint16_t *p, size_t n, uint16_t lim)
+{
+    int hit = 0;
+#pragma omp simd reduction(| : hit)
+    for (size_t i = 0; i < n; i++)
+        hit |= (p[i] < 0x8000u) & (p[i] > lim);
+    return hit;
+}
+
 void otf_engine_cpu_fix_saturation(void *buf, size_t n, int is_bf16, float sat, float leak)
 {
     size_t n_chunks = (n + FIX_CHUNK - 1) / FIX_CHUNK;
-    /* Read-only scan of each chunk first: values above the saturation are rare, so the pass
-     * costs one read of the tensor and writes only the chunks that need it. */
+    /* bf16: values above `lim` are exactly those whose float value exceeds sat */
+    uint16_t lim = otf_engine_cpu_to_bf16(sat);
+    if (otf_engine_cpu_from_bf16(lim) > sat)
+        lim--;
+        /* Read-only scan of each chunk first: values above the saturation are rare, so the pass
+         * costs one read of the tensor and writes only the chunks that need it. */
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n_chunks; k++) {
         size_t i0 = k * FIX_CHUNK, i1 = i0 + FIX_CHUNK < n ? i0 + FIX_CHUNK : n;
         if (is_bf16) {
             uint16_t *p = (uint16_t *)buf;
-            /* bf16 order for positive values is the integer order of the bits */
-            uint16_t lim = otf_engine_cpu_to_bf16(sat);
-            int hit = 0;
-            for (size_t i = i0; i < i1; i++)
-                hit |= (p[i] < 0x8000u) & (p[i] >= lim);
-            if (!hit)
+            if (!any_above_bf16(p + i0, i1 - i0, lim))
                 continue;
             for (size_t i = i0; i < i1; i++) {
                 float y = otf_engine_cpu_from_bf16(p[i]);
@@ -98,10 +120,7 @@ void otf_engine_cpu_fix_saturation(void *buf, size_t n, int is_bf16, float sat, 
             }
         } else {
             float *p = (float *)buf;
-            float m = -INFINITY;
-            for (size_t i = i0; i < i1; i++)
-                m = p[i] > m ? p[i] : m;
-            if (!(m > sat))
+            if (!any_above_f32(p + i0, i1 - i0, sat))
                 continue;
             for (size_t i = i0; i < i1; i++) {
                 float y = p[i];

@@ -87,6 +87,7 @@ struct otf_engine_cpu_ctx {
     size_t arena_size[3]; /* bytes reserved */
     size_t weights_bytes;
     double *bounds; /* [n_layers+1] runtime bound of |activation| after each layer */
+    int profile;    /* OTF_ENGINE_CPU_PROFILE set: log the time of every step */
 };
 
 #define DN(call, what)                                                                             \
@@ -542,31 +543,34 @@ static enum otf_status build_conv(struct otf_engine_cpu_ctx *ctx, struct plan *p
     DN(dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dt, dnnl_format_tag_any), "md");
     DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a), "md");
     DN(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, odt, dnnl_format_tag_any), "md");
-    /* Prefer the layout the tensor already has (no reorder); fall back to oneDNN's choice when
-     * that would select a reference kernel. */
+    /* Source layout: oneDNN's choice (format_tag_any), which chains without reorders since
+     * every conv then picks the layout its neighbours picked; the tensor's current layout is
+     * kept only when oneDNN would pick a reference kernel for "any". */
     for (int attempt = 0; attempt < 2; attempt++) {
         dnnl_convolution_desc_t cd;
         if (attempt == 0) {
-            smd = *cur_md;
-            if (smd.data_type != dt) {
-                smd.data_type = dt; /* strides are in elements: the layout stays valid */
-            }
-        } else {
             DN(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dt, dnnl_format_tag_any), "md");
+        } else {
+            smd = *cur_md;
+            smd.data_type = dt; /* strides are in elements: the layout stays valid */
         }
         DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
                                               &smd, &wmd, &bmd, &dmd, strides, pl_, pr),
            "convolution_desc");
-        dnnl_primitive_desc_destroy(pd);
-        pd = NULL;
-        dnnl_status_t st = dnnl_primitive_desc_create(&pd, &cd, attr, ctx->eng, NULL);
-        if (st == dnnl_success && (attempt == 1 || !impl_is_ref(pd)))
-            break;
-        if (attempt == 1) {
-            rc = OTF_FAIL(eb, OTF_E_BACKEND, "layer %d: no oneDNN convolution (status %d)", li,
-                          (int)st);
-            goto out;
+        dnnl_primitive_desc_t cand = NULL;
+        dnnl_status_t st = dnnl_primitive_desc_create(&cand, &cd, attr, ctx->eng, NULL);
+        if (st == dnnl_success && (pd == NULL || !impl_is_ref(cand))) {
+            dnnl_primitive_desc_destroy(pd);
+            pd = cand;
+        } else {
+            dnnl_primitive_desc_destroy(cand);
         }
+        if (pd && !impl_is_ref(pd))
+            break;
+    }
+    if (!pd) {
+        rc = OTF_FAIL(eb, OTF_E_BACKEND, "layer %d: no oneDNN convolution for this shape", li);
+        goto out;
     }
     const dnnl_memory_desc_t *qs = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *qw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
@@ -1113,6 +1117,7 @@ enum otf_status otf_engine_cpu_ctx_new(const struct otf_engine_prepare_params *p
     struct otf_engine_cpu_ctx *ctx = otf_xcalloc(1, sizeof(*ctx));
     char why[160];
     ctx->p = *p;
+    ctx->profile = getenv("OTF_ENGINE_CPU_PROFILE") != NULL;
     if (p->precision != OTF_ENGINE_PRECISION_FP32 && p->precision != OTF_ENGINE_PRECISION_BF16) {
         rc = OTF_FAIL(eb, OTF_E_INVAL, "cpu backend: precision %d not supported (fp32, bf16)",
                       (int)p->precision);
@@ -1185,6 +1190,21 @@ static void *buf_ptr(struct otf_engine_cpu_ctx *ctx, int buf, const float *in, f
     }
 }
 
+static void log_step(struct otf_engine_cpu_ctx *ctx, const struct step *s, int64_t t0)
+{
+    static const char *names[] = {"prim",         "fix_sat",      "group_norm", "activate",
+                                  "dense_finish", "dense_to_img", "lrn"};
+    const char *impl = "";
+    dnnl_stream_wait(ctx->stream);
+    if (s->prim) {
+        const_dnnl_primitive_desc_t pd = NULL;
+        if (dnnl_primitive_get_primitive_desc(s->prim, &pd) == dnnl_success)
+            dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    }
+    otf_log_info(MOD, "profile layer=%d step=%s impl=%s ms=%.3f", s->layer, names[s->kind],
+                 impl ? impl : "", (double)(otf_time_mono_us() - t0) / 1e3);
+}
+
 enum otf_status otf_engine_cpu_ctx_forward(struct otf_engine_cpu_ctx *ctx, const float *in, int n,
                                            float *out, enum otf_engine_stage stage,
                                            struct otf_errbuf *eb)
@@ -1203,6 +1223,7 @@ enum otf_status otf_engine_cpu_ctx_forward(struct otf_engine_cpu_ctx *ctx, const
     compute_bounds(ctx, in, n);
     for (size_t i = 0; i < pl->n_steps; i++) {
         struct step *s = &pl->steps[i];
+        int64_t t0 = ctx->profile ? otf_time_mono_us() : 0;
         if (s->kind == STEP_PRIM) {
             for (int a = 0; a < s->n_args; a++)
                 if (s->arg_buf[a] != BUF_NONE)
@@ -1210,6 +1231,8 @@ enum otf_status otf_engine_cpu_ctx_forward(struct otf_engine_cpu_ctx *ctx, const
                                                    buf_ptr(ctx, s->arg_buf[a], in, out)),
                        "set_data_handle");
             DN(dnnl_primitive_execute(s->prim, ctx->stream, s->n_args, s->args), "execute");
+            if (ctx->profile)
+                log_step(ctx, s, t0);
             continue;
         }
         DN(dnnl_stream_wait(ctx->stream), "stream_wait");
@@ -1244,6 +1267,8 @@ enum otf_status otf_engine_cpu_ctx_forward(struct otf_engine_cpu_ctx *ctx, const
         case STEP_PRIM:
             break;
         }
+        if (ctx->profile)
+            log_step(ctx, s, t0);
     }
     DN(dnnl_stream_wait(ctx->stream), "stream_wait");
     if (!raw && last->has_yolo)
