@@ -166,7 +166,8 @@ const char *otf_uws_precision_canonical(const char *s);
 /* Parses the job-description XML of the original CIANNA OTF client: a uws:job (or bare
  * uws:parameters) whose uws:parameter elements carry id="ModelName|Quantization|RA|DEC|
  * ROI_Width|ROI_Height|..." and map onto model, precision, ra, dec, size (the larger of
- * ROI_Width/ROI_Height, in degrees) and any other parameter by its own name. Parsed with no
+ * ROI_Width/ROI_Height, in degrees) and any other parameter by its own name, except IMAGE
+ * (OTF_E_INVAL: the server sets it from the upload). Parsed with no
  * network access and no entity expansion (any DOCTYPE is refused). Names come out canonical
  * (lower case) and every value has passed otf_uws_param_check.
  * On success *out and *n_out receive a new array (NULL and 0 when there is no parameter; free

@@ -182,6 +182,15 @@ static enum otf_status map_parameter(const xmlNode *p, struct plist *l, struct r
         target = "precision";
     else
         target = (const char *)id; /* RA, DEC and the rest map by their own name */
+    /* IMAGE names the file the server stored from the upload; a document must not point it
+     * anywhere else (a local path would reach the file system, DESIGN §8). */
+    if (otf_str_ieq(target, "image")) {
+        rc = OTF_FAIL(eb, OTF_E_INVAL,
+                      "description line %d: 'image' cannot be set here; upload the file as the "
+                      "'image' part or give IMAGE_URL",
+                      line);
+        goto out;
+    }
     rc = otf_uws_param_check(target, value, eb);
     if (rc != OTF_OK) {
         otf_errbuf_prefix(eb, "description line %d", line);

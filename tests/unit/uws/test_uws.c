@@ -634,6 +634,9 @@ static void test_description_hostile(void **state)
     expect_refused_str("<job><parameters><parameter id=\"Quantization\">FP64</parameter>"
                        "</parameters></job>",
                        OTF_E_INVAL, "precision");
+    expect_refused_str("<job><parameters><parameter id=\"Image\">/etc/passwd</parameter>"
+                       "</parameters></job>",
+                       OTF_E_INVAL, "IMAGE_URL");
     expect_refused_str("<job><parameters><parameter id=\"bad id\">x</parameter>"
                        "</parameters></job>",
                        OTF_E_INVAL, "bad id");
