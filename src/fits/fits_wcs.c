@@ -40,6 +40,17 @@ static const char *prm_msg(const struct wcsprm *p, int st)
     return "unknown wcslib error";
 }
 
+/* wcslib records a per-point failure (a pixel off the projection) in err structs of the wcsprm
+ * and of its celprm/prjprm, which wcsfree() does not all release: drop them after each call. */
+static void clear_errs(struct wcsprm *p)
+{
+    wcserr_clear(&p->err);
+    wcserr_clear(&p->lin.err);
+    wcserr_clear(&p->cel.err);
+    wcserr_clear(&p->cel.prj.err);
+    wcserr_clear(&p->spc.err);
+}
+
 static int is_undef(double v)
 {
     return undefined(v) || !isfinite(v);
@@ -235,6 +246,7 @@ void otf_fits_free_wcs(struct otf_fits_wcs *wcs)
 {
     if (!wcs)
         return;
+    clear_errs(&wcs->prm);
     wcsfree(&wcs->prm);
     free(wcs);
 }
@@ -288,8 +300,13 @@ enum otf_status otf_fits_pix_to_sky(struct otf_fits_wcs *wcs, size_t n, const do
             pix[2 * k + 1] = bad[k] ? p->crpix[1] : y + 1.0;
         }
         st = wcsp2s(p, m, 2, pix, img, phi, theta, world, stat);
-        if (st && st != WCSERR_BAD_PIX)
-            return OTF_FAIL(eb, OTF_E_FORMAT, "pixel to sky: %s", prm_msg(p, st));
+        if (st && st != WCSERR_BAD_PIX) {
+            OTF_FAIL(eb, OTF_E_FORMAT, "pixel to sky: %s", prm_msg(p, st));
+            clear_errs(p);
+            return OTF_E_FORMAT;
+        }
+        if (st)
+            clear_errs(p);
         for (int k = 0; k < m; k++) {
             double lng = world[2 * k + p->lng], lat = world[2 * k + p->lat];
             double *o = radec + 2 * (i0 + k);
@@ -323,8 +340,13 @@ enum otf_status otf_fits_sky_to_pix(struct otf_fits_wcs *wcs, size_t n, const do
             world[2 * k + p->lat] = bad[k] ? p->crval[p->lat] : dec;
         }
         st = wcss2p(p, m, 2, world, phi, theta, img, pix, stat);
-        if (st && st != WCSERR_BAD_WORLD)
-            return OTF_FAIL(eb, OTF_E_FORMAT, "sky to pixel: %s", prm_msg(p, st));
+        if (st && st != WCSERR_BAD_WORLD) {
+            OTF_FAIL(eb, OTF_E_FORMAT, "sky to pixel: %s", prm_msg(p, st));
+            clear_errs(p);
+            return OTF_E_FORMAT;
+        }
+        if (st)
+            clear_errs(p);
         for (int k = 0; k < m; k++) {
             double *o = xy + 2 * (i0 + k);
             if (bad[k] || (st && stat[k]) || !isfinite(pix[2 * k]) || !isfinite(pix[2 * k + 1])) {
