@@ -121,6 +121,26 @@ enum otf_status otf_store_claim_jobs(struct otf_store *st, const char *worker_id
     return st->ops->claim_jobs(st, worker_id, model, precision, max_jobs, lease_ms, out, n_out, eb);
 }
 
+enum otf_status otf_store_claim_job_ids(struct otf_store *st, const char *worker_id,
+                                        const char *const *ids, size_t n, int64_t lease_ms,
+                                        struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
+{
+    OTF_ASSERT(st && worker_id && out && n_out && (ids || n == 0));
+    if (lease_ms < 1)
+        return OTF_FAIL(eb, OTF_E_INVAL, "claim needs lease_ms >= 1");
+    return st->ops->claim_job_ids(st, worker_id, ids, n, lease_ms, out, n_out, eb);
+}
+
+enum otf_status otf_store_release_worker(struct otf_store *st, const char *worker_id,
+                                         int max_attempts, const char *error, int64_t *n_requeued,
+                                         int64_t *n_failed, struct otf_errbuf *eb)
+{
+    OTF_ASSERT(st && worker_id && error);
+    if (max_attempts < 1)
+        return OTF_FAIL(eb, OTF_E_INVAL, "max_attempts must be >= 1");
+    return st->ops->release_worker(st, worker_id, max_attempts, error, n_requeued, n_failed, eb);
+}
+
 enum otf_status otf_store_renew_lease(struct otf_store *st, const char *worker_id, int64_t lease_ms,
                                       struct otf_errbuf *eb)
 {

@@ -94,6 +94,20 @@ enum otf_status otf_store_delete_job(struct otf_store *st, const char *id, struc
 enum otf_status otf_store_claim_jobs(struct otf_store *st, const char *worker_id, const char *model,
                                      const char *precision, int max_jobs, int64_t lease_ms,
                                      struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb);
+/* Claims exactly the jobs named in ids[0..n) that are still QUEUED (the others are skipped: a
+ * job may have been aborted or claimed meanwhile), in one transaction, as otf_store_claim_jobs
+ * does. The scheduler picks the jobs (fairness across owners); this makes its choice atomic.
+ * *out receives the claimed jobs in the order of `ids` (possibly none). */
+enum otf_status otf_store_claim_job_ids(struct otf_store *st, const char *worker_id,
+                                        const char *const *ids, size_t n, int64_t lease_ms,
+                                        struct otf_job ***out, size_t *n_out,
+                                        struct otf_errbuf *eb);
+/* Releases at once every EXECUTING job held by `worker_id` (its process is known to be dead):
+ * jobs with attempts < max_attempts go back to QUEUED, the others to ERROR with `error`.
+ * n_requeued and n_failed may be NULL. */
+enum otf_status otf_store_release_worker(struct otf_store *st, const char *worker_id,
+                                         int max_attempts, const char *error, int64_t *n_requeued,
+                                         int64_t *n_failed, struct otf_errbuf *eb);
 /* Extends the lease of every EXECUTING job held by `worker_id` to now+lease_ms (a heartbeat;
  * it does not move the change counter). */
 enum otf_status otf_store_renew_lease(struct otf_store *st, const char *worker_id, int64_t lease_ms,

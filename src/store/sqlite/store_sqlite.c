@@ -58,6 +58,8 @@ enum stmt {
     S_PROGRESS,
     S_FINISH,
     S_REQUEUE_EXPIRED,
+    S_REQUEUE_WORKER,
+    S_FAIL_WORKER,
     S_FAIL_EXPIRED,
     S_QUEUE_SUMMARY,
     S_DESTROYABLE,
@@ -138,6 +140,11 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_FAIL_EXPIRED] = "UPDATE jobs SET phase = 4, end_us = ?1, lease_until_us = 0,"
                        " error_summary = ?2, error_is_fatal = 1, seq = ?3"
                        " WHERE phase = 2 AND lease_until_us > 0 AND lease_until_us <= ?1",
+    [S_REQUEUE_WORKER] = "UPDATE jobs SET phase = 1, worker_id = NULL, lease_until_us = 0,"
+                         " seq = ?3 WHERE phase = 2 AND worker_id = ?1 AND attempts < ?2",
+    [S_FAIL_WORKER] = "UPDATE jobs SET phase = 4, end_us = ?2, lease_until_us = 0,"
+                      " error_summary = ?3, error_is_fatal = 1, seq = ?4"
+                      " WHERE phase = 2 AND worker_id = ?1",
     [S_QUEUE_SUMMARY] = "SELECT model, precision, count(*), min(queued_us) FROM jobs"
                         " WHERE phase = 1 GROUP BY model, precision ORDER BY min(queued_us)",
     /* ARCHIVED jobs have been destroyed already (their record is kept on purpose). */
@@ -806,6 +813,40 @@ static enum otf_status oldest_key(struct sq *s, const char *model, char **model_
     return rc;
 }
 
+/* Inside an open write transaction: claims the QUEUED jobs among ids[0..n) (others skipped),
+ * loading each claimed job. *out is a new array (never NULL). */
+static enum otf_status claim_in_tx(struct sq *s, const char *worker_id, const char *const *ids,
+                                   size_t n, int64_t lease_ms, struct otf_job ***out, size_t *n_out,
+                                   struct otf_errbuf *eb)
+{
+    sqlite3_stmt *q = NULL;
+    struct otf_job **jobs = otf_xcalloc(n ? n : 1, sizeof *jobs);
+    size_t k = 0;
+    int64_t seq = 0, now = otf_time_now_us();
+    enum otf_status rc = bump_seq(s, &seq, eb);
+
+    for (size_t i = 0; rc == OTF_OK && i < n; i++) {
+        rc = prep(s, S_CLAIM_ONE, &q, eb);
+        if (rc != OTF_OK)
+            break;
+        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, worker_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, now + lease_ms * 1000);
+        sqlite3_bind_int64(q, 4, now);
+        sqlite3_bind_int64(q, 5, seq);
+        rc = exec_stmt(s, q, "claim job", eb);
+        if (rc == OTF_OK && sqlite3_changes(s->db) == 1)
+            rc = load_job(s, ids[i], &jobs[k++], eb);
+    }
+    if (rc != OTF_OK) {
+        otf_uws_job_array_free(jobs, k);
+        return rc;
+    }
+    *out = jobs;
+    *n_out = k;
+    return OTF_OK;
+}
+
 static enum otf_status sq_claim_jobs(struct otf_store *st, const char *worker_id, const char *model,
                                      const char *precision, int max_jobs, int64_t lease_ms,
                                      struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
@@ -816,7 +857,6 @@ static enum otf_status sq_claim_jobs(struct otf_store *st, const char *worker_id
     char **ids = NULL;
     struct otf_job **jobs = NULL;
     size_t n = 0, n_jobs = 0;
-    int64_t seq = 0, now = otf_time_now_us();
     enum otf_status rc;
     int r = SQLITE_DONE, found = 1;
 
@@ -850,24 +890,7 @@ static enum otf_status sq_claim_jobs(struct otf_store *st, const char *worker_id
     }
     if (n == 0)
         goto out;
-    rc = bump_seq(s, &seq, eb);
-    if (rc == OTF_OK)
-        rc = prep(s, S_CLAIM_ONE, &q, eb);
-    for (size_t i = 0; rc == OTF_OK && i < n; i++) {
-        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, worker_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, now + lease_ms * 1000);
-        sqlite3_bind_int64(q, 4, now);
-        sqlite3_bind_int64(q, 5, seq);
-        rc = exec_stmt(s, q, "claim job", eb);
-    }
-    q = NULL;
-    if (rc != OTF_OK)
-        goto out;
-    jobs = otf_xcalloc(n, sizeof *jobs);
-    for (size_t i = 0; rc == OTF_OK && i < n; i++)
-        rc = load_job(s, ids[i], &jobs[i], eb);
-    n_jobs = n;
+    rc = claim_in_tx(s, worker_id, (const char *const *)ids, n, lease_ms, &jobs, &n_jobs, eb);
 out:
     done(q);
     rc = tx_end(s, rc, eb);
@@ -883,6 +906,72 @@ out:
     *out = jobs;
     *n_out = n_jobs;
     return OTF_OK;
+}
+
+static enum otf_status sq_claim_job_ids(struct otf_store *st, const char *worker_id,
+                                        const char *const *ids, size_t n, int64_t lease_ms,
+                                        struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
+{
+    struct sq *s = sq_of(st);
+    enum otf_status rc = tx_begin(s, S_BEGIN_WRITE, eb);
+    struct otf_job **jobs = NULL;
+    size_t n_jobs = 0;
+
+    if (rc != OTF_OK)
+        return rc;
+    rc = claim_in_tx(s, worker_id, ids, n, lease_ms, &jobs, &n_jobs, eb);
+    rc = tx_end(s, rc, eb);
+    if (rc != OTF_OK) {
+        otf_uws_job_array_free(jobs, n_jobs);
+        return rc;
+    }
+    *out = jobs;
+    *n_out = n_jobs;
+    return OTF_OK;
+}
+
+static enum otf_status sq_release_worker(struct otf_store *st, const char *worker_id,
+                                         int max_attempts, const char *error, int64_t *n_requeued,
+                                         int64_t *n_failed, struct otf_errbuf *eb)
+{
+    struct sq *s = sq_of(st);
+    sqlite3_stmt *q = NULL;
+    int64_t seq = 0, requeued = 0, failed = 0;
+    enum otf_status rc = tx_begin(s, S_BEGIN_WRITE, eb);
+
+    if (rc != OTF_OK)
+        return rc;
+    rc = bump_seq(s, &seq, eb);
+    if (rc == OTF_OK)
+        rc = prep(s, S_REQUEUE_WORKER, &q, eb);
+    if (rc == OTF_OK) {
+        sqlite3_bind_text(q, 1, worker_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 2, max_attempts);
+        sqlite3_bind_int64(q, 3, seq);
+        rc = exec_stmt(s, q, "requeue worker jobs", eb);
+        requeued = sqlite3_changes(s->db);
+    }
+    if (rc == OTF_OK)
+        rc = prep(s, S_FAIL_WORKER, &q, eb);
+    if (rc == OTF_OK) {
+        sqlite3_bind_text(q, 1, worker_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, otf_time_now_us());
+        sqlite3_bind_text(q, 3, error, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, seq);
+        rc = exec_stmt(s, q, "fail worker jobs", eb);
+        failed = sqlite3_changes(s->db);
+    }
+    if (rc == OTF_OK && requeued + failed == 0)
+        tx_rollback(s); /* nothing held: no counter bump, no fsync */
+    else
+        rc = tx_end(s, rc, eb);
+    if (rc == OTF_OK) {
+        if (n_requeued)
+            *n_requeued = requeued;
+        if (n_failed)
+            *n_failed = failed;
+    }
+    return rc;
 }
 
 static enum otf_status sq_renew_lease(struct otf_store *st, const char *worker_id, int64_t lease_ms,
@@ -1180,6 +1269,8 @@ static const struct otf_store_ops sqlite_ops = {
     .set_phase = sq_set_phase,
     .delete_job = sq_delete_job,
     .claim_jobs = sq_claim_jobs,
+    .claim_job_ids = sq_claim_job_ids,
+    .release_worker = sq_release_worker,
     .renew_lease = sq_renew_lease,
     .set_progress = sq_set_progress,
     .finish_job = sq_finish_job,

@@ -592,6 +592,74 @@ static void t_claim_details(void **state)
                      OTF_E_INVAL);
 }
 
+static void t_claim_job_ids(void **state)
+{
+    struct fx *f = *state;
+    struct otf_job **jobs = NULL;
+    size_t n = 0;
+    char s[256];
+    const char *ids[] = {"z3", "z1", "gone", "z2"};
+
+    put(f->st, mk("z1", "u1", QUEUED, 1000, "demo", NULL));
+    put(f->st, mk("z2", "u2", QUEUED, 1001, "demo", NULL));
+    put(f->st, mk("z3", "u2", QUEUED, 1002, "demo", NULL));
+    assert_int_equal(
+        otf_store_set_phase(f->st, "z2", BIT(QUEUED), OTF_PHASE_ABORTED, NULL, NULL, NULL), OTF_OK);
+    /* The scheduler's choice and order; aborted and unknown ids are skipped. */
+    assert_int_equal(otf_store_claim_job_ids(f->st, "w1", ids, 4, 60000, &jobs, &n, NULL), OTF_OK);
+    ids_of(jobs, n, s, sizeof s);
+    assert_string_equal(s, "z3 z1");
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(jobs[i]->phase, OTF_PHASE_EXECUTING);
+        assert_int_equal(jobs[i]->attempts, 1);
+    }
+    otf_uws_job_array_free(jobs, n);
+    /* Already claimed: nobody else gets them. */
+    assert_int_equal(otf_store_claim_job_ids(f->st, "w2", ids, 4, 60000, &jobs, &n, NULL), OTF_OK);
+    assert_int_equal(n, 0);
+    otf_uws_job_array_free(jobs, n);
+}
+
+static void t_release_worker(void **state)
+{
+    struct fx *f = *state;
+    char s[256];
+    int64_t nq = -1, nf = -1;
+    struct otf_job *j;
+
+    put(f->st, mk("r1", "u1", QUEUED, 1000, "demo", NULL));
+    put(f->st, mk("r2", "u1", QUEUED, 1001, "demo", NULL));
+    put(f->st, mk("r3", "u1", QUEUED, 1002, "demo", NULL));
+    claim_ids(f->st, "dead", "demo", "FP32", 2, s, sizeof s);
+    assert_string_equal(s, "r1 r2");
+    claim_ids(f->st, "alive", "demo", "FP32", 1, s, sizeof s);
+    assert_string_equal(s, "r3");
+    /* First crash: both go back to the queue; the other worker's job is untouched. */
+    assert_int_equal(otf_store_release_worker(f->st, "dead", 2, "crashed", &nq, &nf, NULL), OTF_OK);
+    assert_int_equal(nq, 2);
+    assert_int_equal(nf, 0);
+    assert_int_equal(phase_of(f->st, "r1"), QUEUED);
+    assert_int_equal(phase_of(f->st, "r3"), OTF_PHASE_EXECUTING);
+    /* Second crash on the same jobs: they fail with the given summary. */
+    claim_ids(f->st, "dead", "demo", "FP32", 2, s, sizeof s);
+    assert_int_equal(otf_store_release_worker(f->st, "dead", 2, "crashed twice", &nq, &nf, NULL),
+                     OTF_OK);
+    assert_int_equal(nq, 0);
+    assert_int_equal(nf, 2);
+    j = get(f->st, "r2");
+    assert_int_equal(j->phase, OTF_PHASE_ERROR);
+    assert_string_equal(j->error_summary, "crashed twice");
+    assert_true(j->end_us > 0);
+    otf_uws_job_free(j);
+    /* Nothing held: no change at all. */
+    {
+        int64_t before = seq_of(f->st);
+        assert_int_equal(otf_store_release_worker(f->st, "nobody", 2, "x", &nq, &nf, NULL), OTF_OK);
+        assert_int_equal(nq + nf, 0);
+        assert_int_equal(seq_of(f->st), before);
+    }
+}
+
 static void t_claim_oldest_key(void **state)
 {
     struct fx *f = *state;
@@ -1369,27 +1437,14 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest contract[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
-        T(t_insert_get),
-        T(t_insert_duplicate),
-        T(t_get_delete),
-        T(t_list_filters),
-        T(t_list_full_jobs),
-        T(t_count),
-        T(t_update),
-        T(t_set_phase),
-        T(t_abort_executing),
-        T(t_claim_by_key),
-        T(t_claim_details),
-        T(t_claim_oldest_key),
-        T(t_concurrent_claims),
-        T(t_lease_expiry),
-        T(t_renew_lease),
-        T(t_progress_finish),
-        T(t_queue_summary),
-        T(t_reaper),
-        T(t_change_seq),
-        T(t_wait_change),
-        T(t_persistence),
+        T(t_insert_get),    T(t_insert_duplicate), T(t_get_delete),
+        T(t_list_filters),  T(t_list_full_jobs),   T(t_count),
+        T(t_update),        T(t_set_phase),        T(t_abort_executing),
+        T(t_claim_by_key),  T(t_claim_details),    T(t_claim_oldest_key),
+        T(t_claim_job_ids), T(t_release_worker),   T(t_concurrent_claims),
+        T(t_lease_expiry),  T(t_renew_lease),      T(t_progress_finish),
+        T(t_queue_summary), T(t_reaper),           T(t_change_seq),
+        T(t_wait_change),   T(t_persistence),
 #undef T
     };
     const struct CMUnitTest sqlite_only[] = {
