@@ -922,8 +922,8 @@ static void test_schema_catches_errors(void **state)
         "<uws:executionDuration>0</uws:executionDuration>"
         "<uws:destruction>2025-03-01T12:00:00Z</uws:destruction><uws:results/></uws:job>",
         /* lower-case phase */
-        "<uws:jobs xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\"><uws:jobref id=\"a\">"
-        "<uws:phase>pending</uws:phase></uws:jobref></uws:jobs>",
+        ("<uws:jobs xmlns:uws=\"http://www.ivoa.net/xml/UWS/v1.0\"><uws:jobref id=\"a\">"
+         "<uws:phase>pending</uws:phase></uws:jobref></uws:jobs>"),
     };
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
