@@ -282,6 +282,8 @@ static enum otf_status make_viewable(struct otf_engine_cpu_ctx *ctx, struct plan
     return reorder_to(ctx, pl, layer, cur_md, cur_buf, &to, BUF_NONE, eb);
 }
 
+static enum otf_status prep_layer(struct otf_engine_cpu_ctx *ctx, size_t li, struct otf_errbuf *eb);
+
 /* The weights of layer `li` in layout `md`: reordered once from the user copy and shared by
  * every plan whose primitive wants the same layout. */
 static enum otf_status get_weights(struct otf_engine_cpu_ctx *ctx, int li,
@@ -301,10 +303,13 @@ static enum otf_status get_weights(struct otf_engine_cpu_ctx *ctx, int li,
         }
     if (lp->n_w == (int)(sizeof(lp->w) / sizeof(lp->w[0])))
         return OTF_FAIL(eb, OTF_E_BACKEND, "layer %d: too many weight layouts", li);
-    /* source: the user copy while it exists, else the first reordered copy (bf16 -> bf16 and
-     * f32 -> f32 reorders are exact) */
-    const dnnl_memory_desc_t *src_md = lp->w_user ? &lp->w_user_md : &lp->w[0].md;
-    void *src_data = lp->w_user ? (void *)lp->w_user : lp->w[0].data;
+    if (!lp->w_user) {
+        rc = prep_layer(ctx, (size_t)li, eb);
+        if (rc != OTF_OK)
+            return rc;
+    }
+    const dnnl_memory_desc_t *src_md = &lp->w_user_md;
+    void *src_data = lp->w_user;
     size_t bytes = dnnl_memory_desc_get_size(md);
     data = otf_malloc(bytes + 64);
     if (!data)
@@ -874,11 +879,14 @@ out:
 
 /* ---- context ---- */
 
-static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_errbuf *eb)
+/* Builds layer `li`'s user-layout weights from the model (again when a later plan needs them:
+ * oneDNN reorders from the user layout only, since a reorder out of an inner-product weights
+ * layout chosen for another batch size is not faithful), its bias and its saturation bound. */
+static enum otf_status prep_layer(struct otf_engine_cpu_ctx *ctx, size_t li, struct otf_errbuf *eb)
 {
     enum otf_status rc = OTF_OK;
     const struct otf_engine_prepare_params *p = &ctx->p;
-    for (size_t li = 0; li < p->n_layers; li++) {
+    {
         const struct otf_model_layer *L = &p->net->layers[li];
         struct layer_prep *lp = &ctx->lp[li];
         float bias_v = li == 0 ? p->input_bias : L->bias_value;
@@ -899,7 +907,8 @@ static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_er
             OTF_ASSERT(K == (size_t)cv->f_size[0] * (size_t)cv->f_size[1] * (size_t)cv->c_in);
             OTF_ASSERT(L->n_weights == F * (K + 1));
             lp->w_user = otf_malloc(F * K * sizeof(float));
-            lp->bias = otf_malloc(F * sizeof(float));
+            if (!lp->bias)
+                lp->bias = otf_malloc(F * sizeof(float));
             if (!lp->w_user || !lp->bias)
                 return OTF_FAIL(eb, OTF_E_NOMEM, "layer %zu weights", li);
             double gain = 0.0, off = 0.0;
@@ -923,7 +932,8 @@ static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_er
             dnnl_dims_t bd = {cv->nb_filters};
             dnnl_memory_desc_t bmd;
             DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a), "md");
-            DN(dnnl_memory_create(&lp->bias_mem, &bmd, ctx->eng, lp->bias), "memory_create");
+            if (!lp->bias_mem)
+                DN(dnnl_memory_create(&lp->bias_mem, &bmd, ctx->eng, lp->bias), "memory_create");
         } else if (L->kind == OTF_MODEL_LAYER_DENSE) {
             int after_dense = li > 0 && p->net->layers[li - 1].kind == OTF_MODEL_LAYER_DENSE;
             size_t N1 = (size_t)L->dense.nb_neurons + 1, in_size = L->dense.in_size;
@@ -936,7 +946,8 @@ static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_er
                                 "inputs, gets %d x %d x %d",
                                 li, I, is->c, is->h, is->w);
             lp->w_user = otf_malloc(N1 * I * sizeof(float));
-            lp->bias = after_dense ? NULL : otf_malloc(N1 * sizeof(float));
+            if (!after_dense && !lp->bias)
+                lp->bias = otf_malloc(N1 * sizeof(float));
             if (!lp->w_user || (!after_dense && !lp->bias))
                 return OTF_FAIL(eb, OTF_E_NOMEM, "layer %zu weights", li);
             double gain = 0.0, off = 0.0;
@@ -966,7 +977,9 @@ static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_er
                 dnnl_dims_t bd = {(dnnl_dim_t)N1};
                 dnnl_memory_desc_t bmd;
                 DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a), "md");
-                DN(dnnl_memory_create(&lp->bias_mem, &bmd, ctx->eng, lp->bias), "memory_create");
+                if (!lp->bias_mem)
+                    DN(dnnl_memory_create(&lp->bias_mem, &bmd, ctx->eng, lp->bias),
+                       "memory_create");
             }
         } else if (L->kind == OTF_MODEL_LAYER_NORM) {
             /* |x - mean| / sqrt(var) <= sqrt(n - 1) for n values (Samuelson) */
@@ -982,6 +995,23 @@ static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_er
     }
 out:
     return rc;
+}
+
+static enum otf_status prep_layers(struct otf_engine_cpu_ctx *ctx, struct otf_errbuf *eb)
+{
+    enum otf_status rc = OTF_OK;
+    for (size_t li = 0; li < ctx->p.n_layers && rc == OTF_OK; li++)
+        rc = prep_layer(ctx, li, eb);
+    return rc;
+}
+
+/* Drops the user-layout weights once every plan has its reordered copies. */
+static void drop_user_weights(struct otf_engine_cpu_ctx *ctx)
+{
+    for (size_t li = 0; li < ctx->p.n_layers; li++) {
+        otf_free(ctx->lp[li].w_user);
+        ctx->lp[li].w_user = NULL;
+    }
 }
 
 /* Bounds of |pre-activation| per layer for this input: a layer whose bound stays at or below
@@ -1102,6 +1132,7 @@ static enum otf_status get_plan(struct otf_engine_cpu_ctx *ctx, int n, int raw, 
         plan_free(pl);
         return rc;
     }
+    drop_user_weights(ctx);
     otf_log_debug(MOD, "plan batch=%d raw=%d steps=%zu built in %.1f ms", n, raw, pl->n_steps,
                   (double)(otf_time_mono_us() - t0) / 1e3);
     pl->last_use = ++ctx->use_clock;
@@ -1144,13 +1175,7 @@ enum otf_status otf_engine_cpu_ctx_new(const struct otf_engine_prepare_params *p
     rc = get_plan(ctx, p->batch_max, 0, &pl, eb);
     if (rc != OTF_OK)
         goto out;
-    /* every later plan reorders its weights from the copies just made */
-    for (size_t li = 0; li < p->n_layers; li++) {
-        if (ctx->lp[li].n_w > 0) {
-            otf_free(ctx->lp[li].w_user);
-            ctx->lp[li].w_user = NULL;
-        }
-    }
+    drop_user_weights(ctx);
     otf_log_debug(MOD, "prepared: %zu layers, batch %d, %s, %d threads, %zu MiB", p->n_layers,
                   p->batch_max, ctx->is_bf16 ? "bf16" : "fp32", p->n_threads,
                   otf_engine_cpu_ctx_memory_bytes(ctx) >> 20);
