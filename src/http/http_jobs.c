@@ -135,7 +135,7 @@ static enum otf_status collect_params(struct http_request *r, struct otf_job *j,
             return rc;
         }
         for (size_t i = 0; i < nd; i++) {
-            char canon[64];
+            char canon[OTF_UWS_NAME_MAX + 1];
             otf_uws_param_canonical(dp[i].name, canon, sizeof canon);
             if (strcmp(canon, "runid") == 0) {
                 free(j->run_id);
@@ -151,7 +151,7 @@ static enum otf_status collect_params(struct http_request *r, struct otf_job *j,
         otf_uws_params_free(dp, nd);
     }
     for (size_t i = 0; i < r->n_fields; i++) {
-        char canon[64];
+        char canon[OTF_UWS_NAME_MAX + 1];
         otf_uws_param_canonical(r->names[i], canon, sizeof canon);
         if (strcmp(canon, "runid") == 0) {
             free(j->run_id);

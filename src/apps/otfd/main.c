@@ -190,6 +190,7 @@ int main(int argc, char **argv)
         goto out;
     }
     otf_log_setup(lvl, stderr);
+    otf_uws_global_init(); /* libxml2, before any thread */
     if (otf_fs_mkdirs(cfg.data_dir, 1, &eb) != OTF_OK) {
         fprintf(stderr, "otfd: data directory: %s\n", eb.msg);
         goto out;
