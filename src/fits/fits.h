@@ -102,7 +102,8 @@ enum otf_status otf_fits_open_image(const char *path, const char *hdu_spec,
                                     struct otf_fits_image **out, struct otf_errbuf *eb);
 
 /* As otf_fits_open_image for a FITS file held in memory (a cfitsio memory file). `data` is
- * borrowed, read-only, and must stay valid and unchanged until otf_fits_close_image(). */
+ * borrowed, read-only, and must stay valid and unchanged until otf_fits_close_image() (when
+ * `len` is not a multiple of 2880 a zero-padded copy is read instead; OTF_E_NOMEM). */
 enum otf_status otf_fits_open_image_mem(const void *data, size_t len, const char *hdu_spec,
                                         struct otf_fits_image **out, struct otf_errbuf *eb);
 

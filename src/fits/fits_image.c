@@ -502,9 +502,23 @@ enum otf_status otf_fits_open_image_mem(const void *data, size_t len, const char
         return rc;
     img = otf_xcalloc(1, sizeof *img);
     set_name(img, "memory.fits");
-    /* Opened READONLY: cfitsio never writes through this pointer. */
-    img->mem_ptr = (void *)(uintptr_t)data;
-    img->mem_size = len;
+    if (len % 2880 == 0) {
+        /* Opened READONLY: cfitsio never writes through this pointer. */
+        img->mem_ptr = (void *)(uintptr_t)data;
+        img->mem_size = len;
+    } else {
+        /* cfitsio's memory driver copies whole 2880-byte records: without this padded copy it
+         * would read past the end of a buffer whose last record is short. */
+        size_t padded = len + (2880 - len % 2880);
+        img->mem_copy = otf_calloc(1, padded);
+        if (!img->mem_copy) {
+            rc = OTF_FAIL(eb, OTF_E_NOMEM, "no memory for a %zu-byte FITS buffer", padded);
+            goto out;
+        }
+        memcpy(img->mem_copy, data, len);
+        img->mem_ptr = img->mem_copy;
+        img->mem_size = padded;
+    }
     rc = open_common(img, NULL, hdu_spec, len, eb);
     if (rc != OTF_OK)
         goto out;
@@ -527,6 +541,7 @@ void otf_fits_close_image(struct otf_fits_image *img)
         fits_clear_errmsg();
         otf_fits_unlock_cfitsio();
     }
+    otf_free(img->mem_copy);
     free(img);
 }
 

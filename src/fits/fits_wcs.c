@@ -27,8 +27,11 @@ static pthread_mutex_t g_parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void init_once(void)
 {
-    /* Detailed wcslib messages (struct wcserr) instead of bare status numbers. */
-    wcserr_enable(1);
+    /* wcslib 7.12's detailed messages leak: wcserr_set() drops the previous record when an
+     * error is set twice (celfix -> wcsset, a point off the projection in wcsp2s), and found
+     * by fuzzing. The status texts (wcs_errmsg) are enough; with messaging off wcslib
+     * allocates nothing for errors. */
+    wcserr_enable(0);
 }
 
 static const char *prm_msg(const struct wcsprm *p, int st)
@@ -40,8 +43,8 @@ static const char *prm_msg(const struct wcsprm *p, int st)
     return "unknown wcslib error";
 }
 
-/* wcslib records a per-point failure (a pixel off the projection) in err structs of the wcsprm
- * and of its celprm/prjprm, which wcsfree() does not all release: drop them after each call. */
+/* Should error records exist (messaging enabled elsewhere), drop them after a failing call:
+ * wcsfree() does not release those of the celprm/prjprm. */
 static void clear_errs(struct wcsprm *p)
 {
     wcserr_clear(&p->err);
