@@ -77,7 +77,8 @@ struct http_request {
     char *values[HTTP_MAX_FIELDS];
     size_t n_fields;
     size_t form_bytes;
-    char *last_field; /* the field the previous chunk belonged to */
+    char *last_field;     /* the field the previous chunk belonged to */
+    int last_empty_start; /* that chunk was an empty one at offset 0 (value still to come) */
 
     struct otf_buf desc; /* job-description XML part */
     int has_desc;

@@ -270,6 +270,9 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
     if (!key)
         return MHD_YES;
     if (filename && !is_description_part(key, content_type)) {
+        r->last_empty_start = 0;
+        free(r->last_field);
+        r->last_field = NULL;
         if (off == 0 && !r->upload_path && upload_open(r, key) != 0)
             return MHD_YES;
         if (!r->upload_path || strcmp(r->upload_field, key) != 0) {
@@ -306,25 +309,33 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
     }
     r->form_bytes += size;
     if (is_description_part(key, content_type)) {
+        r->last_empty_start = 0;
+        free(r->last_field);
+        r->last_field = NULL;
         r->has_desc = 1;
         if (otf_buf_append(&r->desc, data, size) != OTF_OK)
             fail_body(r, MHD_HTTP_CONTENT_TOO_LARGE, "job description larger than %d bytes",
                       HTTP_DESC_MAX);
         return MHD_YES;
     }
-    /* A field value may arrive in several chunks: continue the last one. */
-    if (off > 0 && r->n_fields > 0 && r->last_field && strcmp(r->last_field, key) == 0) {
+    /* A field value may arrive in several chunks: continue the last one. libmicrohttpd also
+     * announces a multipart value with an empty chunk at offset 0 when the part's headers and its
+     * value come in different reads, then delivers the value from offset 0 again. */
+    if ((off > 0 || r->last_empty_start) && r->n_fields > 0 && r->last_field &&
+        strcmp(r->last_field, key) == 0) {
         char *v = r->values[r->n_fields - 1];
         size_t old = strlen(v);
         v = otf_xrealloc(v, old + size + 1);
         memcpy(v + old, data, size);
         v[old + size] = '\0';
         r->values[r->n_fields - 1] = v;
+        r->last_empty_start = old + size == 0;
         return MHD_YES;
     }
     if (add_field(r, key, data, size) == 0) {
         free(r->last_field);
         r->last_field = otf_xstrdup(key);
+        r->last_empty_start = size == 0;
     }
     return MHD_YES;
 }
