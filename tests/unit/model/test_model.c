@@ -659,6 +659,53 @@ static void test_model_dirs(void **st)
     assert_int_equal(otf_fs_remove_tree(tmp, &eb), OTF_OK);
 }
 
+static void test_registry_xml(void **st)
+{
+    char path[1024];
+    struct otf_errbuf eb = {0};
+    struct otf_model_manifest **ms = NULL;
+    size_t n = 0;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/models/registry/CIANNA_models.xml", OTF_TEST_DATA_DIR);
+    if (otf_model_registry_read_xml(path, &ms, &n, &eb) != OTF_OK)
+        fail_msg("%s", eb.msg);
+    assert_int_equal(n, 2);
+    assert_string_equal(ms[0]->id, "SDC1_Cornu_2024");
+    assert_string_equal(ms[0]->weights_file, "net0_s1800.dat");
+    assert_int_equal(ms[0]->infer_patch_w, 256);
+    assert_int_equal(ms[0]->overlap_pix, 16);
+    assert_int_equal(ms[0]->nb_box, 8);
+    assert_int_equal(ms[0]->nb_param, 5);
+    assert_int_equal(ms[0]->n_precisions, 2);
+    assert_string_equal(ms[0]->precisions[1], "fp16");
+    assert_float_equal(ms[0]->norm_gain, 3.0, 0);
+    assert_non_null(strstr(ms[0]->training_data, "SKA SDC1 Data: Synthetic"));
+    assert_string_equal(ms[1]->id, "small");
+    assert_int_equal(ms[1]->overlap_pix, 8);
+    assert_int_equal(ms[1]->n_obj_threshold, 1);
+    otf_model_manifests_free(ms, n);
+
+    snprintf(path, sizeof(path), "%s/models/registry/CIANNA_models_uws.xml", OTF_TEST_DATA_DIR);
+    if (otf_model_registry_read_xml(path, &ms, &n, &eb) != OTF_OK)
+        fail_msg("%s", eb.msg);
+    assert_int_equal(n, 1);
+    assert_string_equal(ms[0]->id, "net0_s1800");
+    assert_int_equal(ms[0]->max_obj_per_patch, 280);
+    /* per-box thresholds through BoxPriorClass */
+    assert_int_equal(ms[0]->n_obj_threshold, 8);
+    assert_float_equal(ms[0]->obj_threshold[0], 1.0, 0);
+    assert_float_equal(ms[0]->obj_threshold[6], 0.8, 0);
+    assert_float_equal(ms[0]->obj_threshold[7], 0.4, 0);
+    assert_float_equal(ms[0]->nms_diou_first, 0.01, 0);
+    assert_float_equal(ms[0]->nms_diou_second, -0.15, 0);
+    otf_model_manifests_free(ms, n);
+
+    /* not XML, no models */
+    snprintf(path, sizeof(path), "%s/models/tiny/model.ini", OTF_TEST_DATA_DIR);
+    assert_int_equal(otf_model_registry_read_xml(path, &ms, &n, &eb), OTF_E_FORMAT);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -668,7 +715,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_wrong_strings),
         cmocka_unit_test(test_garbage_text),   cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_manifest_parse), cmocka_unit_test(test_manifest_errors),
-        cmocka_unit_test(test_model_dirs),
+        cmocka_unit_test(test_model_dirs),     cmocka_unit_test(test_registry_xml),
     };
     if (argc == 2 && strcmp(argv[1], "--alloc-child") == 0)
         return alloc_child();
