@@ -13,6 +13,7 @@
 #define HTTP_DESC_MAX    1048576 /* job-description XML part, bytes */
 #define HTTP_ID_LEN      16      /* random job id length */
 #define HTTP_MAX_WAITERS 4096    /* suspended WAIT requests at once */
+#define HTTP_DRAIN_SLACK 65536   /* bytes drained past a refusal beyond http.form_max_bytes */
 
 /* A bearer token mapped to an owner (tokens file: "sha256hex owner [admin]" per line). */
 struct http_token {
@@ -90,7 +91,9 @@ struct http_request {
     int upload_fd;
     int64_t upload_bytes;
 
-    int err_status; /* deferred error found while reading the body (413, 400, 415) */
+    int err_status;        /* deferred error found while reading the body (413, 400, 415) */
+    int64_t drained_bytes; /* body bytes discarded after err_status was set */
+    int has_length;        /* the request declared a Content-Length (within the caps) */
     char err_msg[OTF_ERRBUF_SIZE];
 
     int want_json;

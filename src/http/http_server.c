@@ -408,8 +408,8 @@ static void request_begin(struct http_request *r)
     int64_t len = 0;
 
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, on_query_arg, r);
-    if (cl && otf_str_to_i64(cl, &len) == OTF_OK &&
-        len > r->srv->p.http.upload_max_bytes + r->srv->p.http.form_max_bytes) {
+    r->has_length = cl && otf_str_to_i64(cl, &len) == OTF_OK;
+    if (r->has_length && len > r->srv->p.http.upload_max_bytes + r->srv->p.http.form_max_bytes) {
         fail_body(r, MHD_HTTP_CONTENT_TOO_LARGE,
                   "request body of %lld bytes is larger than the limit of %lld bytes",
                   (long long)len, (long long)r->srv->p.http.upload_max_bytes);
@@ -514,11 +514,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->is_resumed)
         return route(r); /* a WAIT that the waiter thread released */
     if (*upload_data_size > 0) {
-        request_body(r, upload_data, *upload_data_size);
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        /* Stop reading an upload that is already refused (413): answer now and close. */
-        if (r->err_status == MHD_HTTP_CONTENT_TOO_LARGE)
-            return http_send_error(r, (unsigned)r->err_status, "%s", r->err_msg);
+        if (!r->err_status) {
+            request_body(r, upload_data, n);
+            return MHD_YES;
+        }
+        /* libmicrohttpd answers only before the body or after all of it (MHD_queue_response
+         * fails in between), so a body refused half-way is drained without being stored and
+         * answered at its end. A declared Content-Length is capped before the body starts
+         * (above), which bounds the drain; a chunked body that goes on is cut off. */
+        r->drained_bytes += (int64_t)n;
+        if (!r->has_length && r->drained_bytes > r->srv->p.http.form_max_bytes + HTTP_DRAIN_SLACK) {
+            otf_log_info("http", "%s %s: dropping the connection after %lld refused bytes (%s)",
+                         r->method, r->url, (long long)r->drained_bytes, r->err_msg);
+            return MHD_NO;
+        }
         return MHD_YES;
     }
     request_end(r);
