@@ -57,7 +57,7 @@ struct otf_sched_params {
     int hold_ms;        /* models.hold_ms before switching away from a busy model */
 };
 
-struct otf_engine_params {
+struct otf_engine_settings {
     char *backend; /* engine.backend: reference | cpu | cuda | auto */
     int threads;   /* engine.threads (0 = all cores) */
 };
@@ -72,7 +72,7 @@ struct otf_config {
     struct otf_http_params http;
     struct otf_uws_params uws;
     struct otf_sched_params sched;
-    struct otf_engine_params engine;
+    struct otf_engine_settings engine;
 };
 
 /* Fills every field with its default. */

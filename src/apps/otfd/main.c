@@ -2,6 +2,7 @@
  * runs the UWS job service until SIGINT/SIGTERM. Inference runs in worker processes. */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "http/http.h"
 #include "model/model.h"
 #include "otf_build_config.h"
+#include "supervisor.h"
 #include "uws/uws.h"
 
 /* The registry as the HTTP layer sees it; built once at start, read-only afterwards. */
@@ -128,6 +130,15 @@ static int write_ready_file(const char *path, int port, const char *host)
     return 0;
 }
 
+/* The supervisor exists only once the server runs; /metrics may be asked before. */
+static _Atomic(struct supervisor *) the_supervisor;
+
+static void metrics_hook(void *user, struct otf_buf *out)
+{
+    (void)user;
+    supervisor_metrics(atomic_load(&the_supervisor), out);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -150,7 +161,8 @@ int main(int argc, char **argv)
     struct otf_http_server *srv = NULL;
     enum otf_log_level lvl;
     char *store_url = NULL, *host = NULL;
-    const char *ready_file = NULL;
+    const char *ready_file = NULL, *worker_id = NULL;
+    struct supervisor *sv = NULL;
     char **args = otf_xcalloc((size_t)argc + 1, sizeof *args);
     int nargs = 0, sig = 0, rc = 1;
     sigset_t set;
@@ -176,7 +188,16 @@ int main(int argc, char **argv)
             ready_file = argv[++i];
             continue;
         }
+        if (i > 0 && strcmp(argv[i], "--worker-id") == 0 && i + 1 < argc) {
+            worker_id = argv[++i];
+            continue;
+        }
         args[nargs++] = argv[i];
+    }
+    if (worker_id) { /* a worker process started by the supervisor */
+        rc = supervisor_worker_main(worker_id, nargs, args);
+        free(args);
+        return rc;
     }
     otf_config_defaults(&cfg);
     if (otf_config_load(&cfg, nargs, args, &eb) != OTF_OK) {
@@ -217,6 +238,7 @@ int main(int argc, char **argv)
     hp.n_models = reg.n_cards;
     hp.check_image = check_image;
     hp.run_reaper = 1;
+    hp.metrics_extra = metrics_hook;
 
     /* Signals are taken synchronously by main; every other thread has them blocked. */
     sigemptyset(&set);
@@ -232,8 +254,16 @@ int main(int argc, char **argv)
     host = otf_xstrndup(cfg.http.listen, (size_t)(strrchr(cfg.http.listen, ':') - cfg.http.listen));
     otf_log_info("otfd", "listening on http://%s:%d (data %s, store %s, %zu models)", host,
                  otf_http_server_port(srv), cfg.data_dir, store_url, reg.n_cards);
-    if (cfg.workers > 0)
-        otf_log_warn("otfd", "this build has no inference workers yet: queued jobs stay QUEUED");
+    if (cfg.workers > 0) {
+        if (supervisor_start(cfg.workers, nargs, args, store_url, cfg.data_dir, &sv, &eb) !=
+            OTF_OK) {
+            fprintf(stderr, "otfd: workers: %s\n", eb.msg);
+            goto out;
+        }
+        atomic_store(&the_supervisor, sv);
+    } else {
+        otf_log_warn("otfd", "--workers 0: jobs are accepted and queued but not run here");
+    }
     if (ready_file && write_ready_file(ready_file, otf_http_server_port(srv), host) != 0)
         goto out;
     while (sigwait(&set, &sig) != 0)
@@ -241,7 +271,9 @@ int main(int argc, char **argv)
     otf_log_info("otfd", "signal %d: shutting down", sig);
     rc = 0;
 out:
-    otf_http_server_stop(srv);
+    atomic_store(&the_supervisor, NULL);
+    otf_http_server_stop(srv); /* first: no request may still read the supervisor */
+    supervisor_stop(sv);
     registry_free(&reg);
     free(store_url);
     free(host);

@@ -1,0 +1,624 @@
+/* The worker loop (DESIGN §4): pick a batch with the scheduler, claim it, run the patches of all
+ * its images through forward micro-batches, publish each job as soon as its patches are done.
+ *
+ * Two threads per batch: the reader thread owns the images and patch sources and fills the next
+ * micro-batch buffer while this thread runs the engine on the current one (two buffers, handed
+ * over under a mutex). This thread owns the engine, the collectors, the WCS and the store. */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/worker_int.h"
+
+#define N_BUFS     2
+#define QUEUE_SCAN 4096 /* queued jobs looked at per decision */
+
+void otf_worker_params_init(struct otf_worker_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->backend = "auto";
+    p->lease_ms = 15000;
+    p->progress_ms = 200;
+    p->sched.min_jobs = 1;
+    p->sched.max_jobs = 8;
+    p->sched.max_wait_ms = 50;
+    p->sched.max_patches = 16;
+    p->sched.queue_max_jobs = 1000;
+    p->sched.max_resident = 2;
+    p->sched.memory_mb = 8192;
+    p->sched.hold_ms = 200;
+}
+
+/* ---- a running batch ---- */
+
+struct mbuf {
+    float *in;         /* [max_patches][patch_h * patch_w] */
+    int *job_of;       /* slot -> index in batch->jobs */
+    int64_t *patch_of; /* slot -> patch index in its job's grid */
+    int n;             /* slots filled */
+    int full;          /* 1: ready for the worker thread */
+};
+
+struct batch {
+    const struct otf_worker_params *p;
+    struct otf_worker_stats *stats;
+    struct wmodel *m;
+    struct wjob *jobs;
+    size_t n_jobs;
+    int64_t id; /* for logs and provenance */
+
+    size_t patch_floats;
+    struct mbuf bufs[N_BUFS];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int reader_done; /* no more buffers will be filled */
+    int stop;        /* the worker thread asks the reader to stop */
+};
+
+static void job_fail(struct wjob *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void job_fail(struct wjob *w, const char *fmt, ...)
+{
+    int expect = WJOB_ACTIVE;
+    va_list ap;
+    if (atomic_load(&w->state) != WJOB_ACTIVE)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(w->error, sizeof w->error, fmt, ap);
+    va_end(ap);
+    atomic_compare_exchange_strong(&w->state, &expect, WJOB_FAILED);
+}
+
+static void *reader_main(void *arg)
+{
+    struct batch *b = arg;
+    struct otf_sched_stream *streams = otf_xcalloc(b->n_jobs, sizeof *streams);
+    int64_t *deficit = otf_xcalloc(b->n_jobs, sizeof *deficit);
+    int64_t *take = otf_xcalloc(b->n_jobs, sizeof *take);
+    int next = 0;
+
+    for (;;) {
+        struct mbuf *mb = &b->bufs[next];
+        int64_t total;
+        int k = 0, t0;
+
+        pthread_mutex_lock(&b->lock);
+        while (!b->stop && mb->full)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (b->stop) {
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        pthread_mutex_unlock(&b->lock);
+
+        for (size_t i = 0; i < b->n_jobs; i++) {
+            struct wjob *w = &b->jobs[i];
+            streams[i].owner = w->job->owner;
+            streams[i].remaining =
+                atomic_load(&w->state) == WJOB_ACTIVE ? w->total - w->produced : 0;
+        }
+        total =
+            otf_sched_fill_microbatch(streams, b->n_jobs, b->p->sched.max_patches, deficit, take);
+        if (total == 0)
+            break;
+        t0 = 0;
+        (void)t0;
+        {
+            int64_t start = otf_time_mono_us();
+            for (size_t i = 0; i < b->n_jobs; i++) {
+                struct wjob *w = &b->jobs[i];
+                for (int64_t t = 0; t < take[i] && atomic_load(&w->state) == WJOB_ACTIVE; t++) {
+                    struct otf_errbuf eb = {0};
+                    int64_t idx = -1;
+                    if (otf_detect_source_next(w->src, mb->in + (size_t)k * b->patch_floats, &idx,
+                                               &eb) != OTF_OK) {
+                        job_fail(w, "reading the image failed: %s", eb.msg);
+                        break;
+                    }
+                    if (idx < 0) { /* the source ran dry early: a bug, not bad input */
+                        job_fail(w, "internal error: %lld of %lld patches produced",
+                                 (long long)w->produced, (long long)w->total);
+                        break;
+                    }
+                    mb->job_of[k] = (int)i;
+                    mb->patch_of[k] = idx;
+                    k++;
+                    w->produced++;
+                }
+            }
+            atomic_fetch_add(&b->stats->read_us, otf_time_mono_us() - start);
+        }
+        pthread_mutex_lock(&b->lock);
+        mb->n = k;
+        mb->full = 1;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        next = (next + 1) % N_BUFS;
+    }
+    pthread_mutex_lock(&b->lock);
+    b->reader_done = 1;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    free(streams);
+    free(deficit);
+    free(take);
+    return NULL;
+}
+
+/* ---- per-job setup and end ---- */
+
+static enum otf_status parse_roi_param(const char *s, int64_t box[4], struct otf_errbuf *eb)
+{
+    long long v[4];
+    char tail;
+    if (sscanf(s, "%lld,%lld,%lld,%lld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
+        return OTF_FAIL(eb, OTF_E_INVAL, "ROI must be x0,y0,x1,y1, not '%s'", s);
+    for (int i = 0; i < 4; i++)
+        box[i] = v[i];
+    return OTF_OK;
+}
+
+/* The job's overrides of the model's post-processing defaults (DESIGN §3). */
+static enum otf_status apply_overrides(const struct otf_job *j, struct otf_detect_config *cfg,
+                                       struct otf_errbuf *eb)
+{
+    const char *thr = otf_uws_job_get_param(j, "threshold");
+    const char *nms = otf_uws_job_get_param(j, "nms");
+    double v;
+
+    if (thr) {
+        if (otf_str_to_double(thr, &v) != OTF_OK || v < 0 || v > 1)
+            return OTF_FAIL(eb, OTF_E_INVAL, "THRESHOLD must be in [0, 1]");
+        for (int d = 0; d < OTF_DETECT_MAX_BOX; d++)
+            cfg->obj_threshold[d] = v;
+    }
+    if (nms) {
+        if (otf_str_to_double(nms, &v) != OTF_OK || v < -1 || v > 1)
+            return OTF_FAIL(eb, OTF_E_INVAL, "NMS must be a DIoU threshold in [-1, 1]");
+        cfg->nms_second = v;
+        for (size_t l = 0; l < cfg->n_nms_first; l++)
+            cfg->nms_first[l].value = v;
+    }
+    return otf_detect_config_check(cfg, eb);
+}
+
+static enum otf_status job_setup(const struct otf_worker_params *p, const struct wmodel *m,
+                                 struct wjob *w, struct otf_errbuf *eb)
+{
+    const struct otf_job *j = w->job;
+    const char *hdu = otf_uws_job_get_param(j, "hdu");
+    const char *roi = otf_uws_job_get_param(j, "roi");
+    const char *ra = otf_uws_job_get_param(j, "ra");
+    const char *dec = otf_uws_job_get_param(j, "dec");
+    const char *size = otf_uws_job_get_param(j, "size");
+    int64_t width, height;
+    const struct otf_detect_geometry *g;
+    enum otf_status rc;
+    struct otf_errbuf web = {0};
+
+    w->image_path = otf_xasprintf("%s/jobs/%s/image.fits", p->data_dir, j->id);
+    w->cfg = m->dcfg;
+    if ((rc = apply_overrides(j, &w->cfg, eb)) != OTF_OK)
+        return rc;
+    if ((rc = otf_sha256_file(w->image_path, w->image_sha256, eb)) != OTF_OK)
+        return rc;
+    if ((rc = otf_fits_open_image(w->image_path, hdu, &w->img, eb)) != OTF_OK)
+        return rc;
+    otf_fits_image_size(w->img, &width, &height);
+    if (otf_fits_read_meta(w->img, &w->meta, &web) != OTF_OK)
+        otf_log_warn("worker", "job %s: header facts unavailable: %s", j->id, web.msg);
+    if (otf_fits_read_wcs(w->img, &w->wcs, &web) != OTF_OK) {
+        w->wcs = NULL; /* positions stay in pixels; the catalogue says so */
+        otf_log_info("worker", "job %s: no celestial WCS (%s): pixel positions only", j->id,
+                     web.msg);
+    }
+    w->roi[0] = w->roi[1] = 0;
+    w->roi[2] = width;
+    w->roi[3] = height;
+    if (roi) {
+        int64_t box[4];
+        if ((rc = parse_roi_param(roi, box, eb)) != OTF_OK ||
+            (rc = otf_fits_clip_roi(width, height, box, w->roi, eb)) != OTF_OK)
+            return rc;
+    } else if (ra && dec && size) {
+        double r, d, s;
+        if (!w->wcs)
+            return OTF_FAIL(eb, OTF_E_FORMAT, "RA/DEC/SIZE given but the image has no WCS");
+        if (otf_str_to_double(ra, &r) != OTF_OK || otf_str_to_double(dec, &d) != OTF_OK ||
+            otf_str_to_double(size, &s) != OTF_OK)
+            return OTF_FAIL(eb, OTF_E_INVAL, "RA, DEC and SIZE must be numbers");
+        if ((rc = otf_fits_roi_from_sky(w->wcs, width, height, r, d, s, w->roi, eb)) != OTF_OK)
+            return rc;
+    }
+    if ((rc = otf_detect_source_new(w->img, &w->cfg, w->roi, &w->src, eb)) != OTF_OK)
+        return rc;
+    g = otf_detect_source_geometry(w->src);
+    w->total = g->nx * g->ny;
+    return otf_detect_collector_new(&w->cfg, g, &w->col, eb);
+}
+
+static void job_cleanup(struct wjob *w)
+{
+    otf_detect_source_free(w->src);
+    otf_detect_collector_free(w->col);
+    otf_fits_free_wcs(w->wcs);
+    otf_fits_close_image(w->img);
+    otf_uws_job_free(w->job);
+    free(w->image_path);
+    memset(w, 0, sizeof *w);
+}
+
+static void end_error(struct otf_store *st, const struct otf_worker_params *p,
+                      struct otf_worker_stats *stats, struct wjob *w, const char *msg)
+{
+    struct otf_errbuf eb = {0};
+    otf_uws_job_set_error(w->job, msg, 1);
+    if (otf_store_finish_job(st, p->worker_id, w->job, OTF_PHASE_ERROR, &eb) == OTF_OK) {
+        atomic_fetch_add(&stats->jobs_failed, 1);
+        otf_log_warn("worker", "job %s ERROR: %s", w->job->id, msg);
+    } else {
+        otf_log_info("worker", "job %s not ended as ERROR: %s", w->job->id, eb.msg);
+    }
+    atomic_store(&w->state, WJOB_DONE);
+}
+
+static void end_completed(struct otf_store *st, struct batch *b, struct wjob *w)
+{
+    struct otf_errbuf eb = {0};
+    struct otf_detect_catalog *cat = NULL;
+    int64_t t0 = otf_time_mono_us(), t1;
+    enum otf_status rc;
+
+    rc = otf_detect_collector_finish(w->col, w->wcs, &cat, &eb);
+    t1 = otf_time_mono_us();
+    atomic_fetch_add(&b->stats->finish_us, t1 - t0);
+    if (rc == OTF_OK) {
+        rc = worker_write_results(b->p, b->m, w, cat, w->job, b->id, &eb);
+        atomic_fetch_add(&b->stats->write_us, otf_time_mono_us() - t1);
+    }
+    if (rc != OTF_OK) {
+        char msg[OTF_ERRBUF_SIZE];
+        snprintf(msg, sizeof msg, "%s", eb.msg);
+        otf_detect_catalog_free(cat);
+        end_error(st, b->p, b->stats, w, msg);
+        return;
+    }
+    otf_store_set_progress(st, w->job->id, w->total, w->total, "completed", NULL);
+    if (otf_store_finish_job(st, b->p->worker_id, w->job, OTF_PHASE_COMPLETED, &eb) == OTF_OK) {
+        atomic_fetch_add(&b->stats->jobs_completed, 1);
+        otf_log_info("worker", "job %s COMPLETED batch=%lld sources=%zu patches=%lld in %.2f s",
+                     w->job->id, (long long)b->id, cat->n, (long long)w->total,
+                     (double)(otf_time_now_us() - w->started_us) / 1e6);
+    } else {
+        /* Aborted or deleted while finishing: its files go with it. */
+        atomic_fetch_add(&b->stats->jobs_aborted, 1);
+        otf_log_info("worker", "job %s finished but not published: %s", w->job->id, eb.msg);
+    }
+    otf_detect_catalog_free(cat);
+    atomic_store(&w->state, WJOB_DONE);
+}
+
+/* Publishes progress and learns of aborts: the store refuses progress on a job that is no longer
+ * EXECUTING (ABORT, deletion, execution duration exceeded). */
+static void check_jobs(struct otf_store *st, struct batch *b, int force)
+{
+    int64_t now = otf_time_mono_us();
+    for (size_t i = 0; i < b->n_jobs; i++) {
+        struct wjob *w = &b->jobs[i];
+        struct otf_errbuf eb = {0};
+        enum otf_status rc;
+        if (atomic_load(&w->state) != WJOB_ACTIVE)
+            continue;
+        if (!force && now - w->last_progress_us < (int64_t)b->p->progress_ms * 1000)
+            continue;
+        w->last_progress_us = now;
+        rc = otf_store_set_progress(st, w->job->id, w->collected, w->total, "inference", &eb);
+        if (rc == OTF_E_STATE || rc == OTF_E_NOTFOUND) {
+            int expect = WJOB_ACTIVE;
+            if (atomic_compare_exchange_strong(&w->state, &expect, WJOB_DROPPED)) {
+                atomic_fetch_add(&b->stats->jobs_aborted, 1);
+                otf_log_info("worker", "job %s stopped between micro-batches: %s", w->job->id,
+                             eb.msg);
+            }
+        }
+    }
+}
+
+static void end_finished(struct otf_store *st, struct batch *b)
+{
+    for (size_t i = 0; i < b->n_jobs; i++) {
+        struct wjob *w = &b->jobs[i];
+        int s = atomic_load(&w->state);
+        if (s == WJOB_FAILED)
+            end_error(st, b->p, b->stats, w, w->error);
+        else if (s == WJOB_ACTIVE && w->collected == w->total)
+            end_completed(st, b, w);
+    }
+}
+
+static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile sig_atomic_t *stop)
+{
+    struct otf_engine *eng = b->m->engine;
+    size_t out_floats = otf_engine_output_size(eng);
+    float *out = otf_malloc((size_t)b->p->sched.max_patches * out_floats * sizeof(float));
+    pthread_t reader;
+    int next = 0, reader_started = 0;
+    int64_t last_renew = otf_time_mono_us();
+    enum otf_status rc = OTF_OK;
+
+    b->patch_floats = (size_t)b->m->dcfg.patch_w * (size_t)b->m->dcfg.patch_h;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    for (int i = 0; i < N_BUFS; i++) {
+        b->bufs[i].in =
+            otf_malloc((size_t)b->p->sched.max_patches * b->patch_floats * sizeof(float));
+        b->bufs[i].job_of = otf_xcalloc((size_t)b->p->sched.max_patches, sizeof(int));
+        b->bufs[i].patch_of = otf_xcalloc((size_t)b->p->sched.max_patches, sizeof(int64_t));
+        if (!b->bufs[i].in)
+            rc = OTF_E_NOMEM;
+    }
+    if (!out || rc != OTF_OK) {
+        for (size_t i = 0; i < b->n_jobs; i++)
+            job_fail(&b->jobs[i], "out of memory for the micro-batch buffers");
+        rc = OTF_E_NOMEM;
+        goto out;
+    }
+    if (pthread_create(&reader, NULL, reader_main, b) != 0) {
+        for (size_t i = 0; i < b->n_jobs; i++)
+            job_fail(&b->jobs[i], "cannot start the reader thread");
+        goto out;
+    }
+    reader_started = 1;
+    for (;;) {
+        struct mbuf *mb = &b->bufs[next];
+        struct otf_errbuf eb = {0};
+        int64_t t0, t1;
+
+        pthread_mutex_lock(&b->lock);
+        while (!mb->full && !b->reader_done)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (!mb->full) {
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        pthread_mutex_unlock(&b->lock);
+        t0 = otf_time_mono_us();
+        if (mb->n > 0 &&
+            otf_engine_forward(eng, mb->in, mb->n, out, OTF_ENGINE_STAGE_DECODED, &eb) != OTF_OK) {
+            for (size_t i = 0; i < b->n_jobs; i++)
+                job_fail(&b->jobs[i], "inference failed: %s", eb.msg);
+        }
+        t1 = otf_time_mono_us();
+        atomic_fetch_add(&b->stats->forward_us, t1 - t0);
+        atomic_fetch_add(&b->stats->microbatches, 1);
+        atomic_fetch_add(&b->stats->patches, mb->n);
+        for (int k = 0; k < mb->n; k++) {
+            struct wjob *w = &b->jobs[mb->job_of[k]];
+            if (atomic_load(&w->state) != WJOB_ACTIVE)
+                continue;
+            if (otf_detect_collector_add(w->col, mb->patch_of[k],
+                                         mb->in + (size_t)k * b->patch_floats,
+                                         out + (size_t)k * out_floats, &eb) != OTF_OK)
+                job_fail(w, "post-processing failed: %s", eb.msg);
+            else
+                w->collected++;
+        }
+        atomic_fetch_add(&b->stats->collect_us, otf_time_mono_us() - t1);
+        pthread_mutex_lock(&b->lock);
+        mb->full = 0;
+        mb->n = 0;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        next = (next + 1) % N_BUFS;
+
+        end_finished(st, b); /* a job is published as soon as its own patches are done */
+        check_jobs(st, b, 0);
+        if (otf_time_mono_us() - last_renew > b->p->lease_ms * 1000 / 3) {
+            otf_store_renew_lease(st, b->p->worker_id, b->p->lease_ms, NULL);
+            last_renew = otf_time_mono_us();
+        }
+        if (*stop) {
+            /* Shutting down: stop feeding; the supervisor requeues what is left. */
+            pthread_mutex_lock(&b->lock);
+            b->stop = 1;
+            pthread_cond_broadcast(&b->cond);
+            pthread_mutex_unlock(&b->lock);
+        }
+    }
+out:
+    if (reader_started) {
+        pthread_mutex_lock(&b->lock);
+        b->stop = 1;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        pthread_join(reader, NULL);
+    }
+    if (!*stop)
+        end_finished(st, b);
+    for (int i = 0; i < N_BUFS; i++) {
+        otf_free(b->bufs[i].in);
+        free(b->bufs[i].job_of);
+        free(b->bufs[i].patch_of);
+    }
+    otf_free(out);
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+/* The queue as the scheduler sees it. Strings point into `jobs`. */
+static size_t queue_view(struct otf_job **jobs, size_t n, const struct otf_store_queue *q,
+                         size_t nq, struct otf_sched_job *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *model = otf_uws_job_get_param(jobs[i], "model");
+        const char *prec = otf_uws_job_get_param(jobs[i], "precision");
+        int64_t t = jobs[i]->creation_us;
+        prec = prec ? prec : "FP32";
+        /* A key's wait counts from when its first job was queued (the store knows), never
+         * from an earlier creation. */
+        for (size_t k = 0; k < nq; k++) {
+            if (model && q[k].model && strcmp(q[k].model, model) == 0 &&
+                otf_str_ieq(q[k].precision, prec) && t < q[k].oldest_queued_us)
+                t = q[k].oldest_queued_us;
+        }
+        out[i].id = jobs[i]->id;
+        out[i].owner = jobs[i]->owner;
+        out[i].model = model ? model : "";
+        out[i].precision = prec;
+        out[i].queued_us = t;
+        out[i].n_patches = jobs[i]->patches_total;
+    }
+    return n;
+}
+
+static void run_one(struct otf_store *st, const struct otf_worker_params *p,
+                    struct otf_worker_stats *stats, struct wmodels *ms, struct otf_sched *sched,
+                    struct otf_job **claimed, size_t n, const char *model, const char *precision,
+                    int64_t batch_id, volatile sig_atomic_t *stop)
+{
+    struct batch b;
+    struct wmodel *m = NULL;
+    struct otf_errbuf eb = {0};
+    int loaded = 0;
+    int64_t t0 = otf_time_mono_us();
+
+    memset(&b, 0, sizeof b);
+    b.p = p;
+    b.stats = stats;
+    b.id = batch_id;
+    b.jobs = otf_xcalloc(n, sizeof *b.jobs);
+    b.n_jobs = n;
+    for (size_t i = 0; i < n; i++) {
+        b.jobs[i].job = claimed[i];
+        b.jobs[i].started_us = otf_time_now_us();
+        claimed[i] = NULL;
+    }
+    atomic_fetch_add(&stats->batches, 1);
+    atomic_fetch_add(&stats->batch_jobs, (int64_t)n);
+    otf_log_info("worker", "batch %lld: %zu jobs model=%s precision=%s", (long long)batch_id, n,
+                 model, precision);
+    if (wmodels_get(ms, p, stats, model, precision, &m, &loaded, &eb) != OTF_OK) {
+        for (size_t i = 0; i < n; i++)
+            end_error(st, p, stats, &b.jobs[i], eb.msg);
+        goto out;
+    }
+    if (loaded)
+        otf_sched_set_loaded(sched, model, precision, otf_time_now_us());
+    wmodels_describe(ms, stats->resident, sizeof stats->resident);
+    b.m = m;
+    for (size_t i = 0; i < n; i++) {
+        int64_t s0 = otf_time_mono_us();
+        struct otf_errbuf jeb = {0};
+        otf_store_set_progress(st, b.jobs[i].job->id, 0, 0, "reading", NULL);
+        if (job_setup(p, m, &b.jobs[i], &jeb) != OTF_OK)
+            job_fail(&b.jobs[i], "%s", jeb.msg);
+        else
+            otf_store_set_progress(st, b.jobs[i].job->id, 0, b.jobs[i].total, "inference", NULL);
+        atomic_fetch_add(&stats->setup_us, otf_time_mono_us() - s0);
+    }
+    end_finished(st, &b); /* jobs whose setup failed end now */
+    run_batch(st, &b, stop);
+out:
+    for (size_t i = 0; i < n; i++)
+        job_cleanup(&b.jobs[i]);
+    free(b.jobs);
+    atomic_fetch_add(&stats->busy_us, otf_time_mono_us() - t0);
+    atomic_store(&stats->updated_us, otf_time_now_us());
+}
+
+enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_atomic_t *stop,
+                               struct otf_errbuf *eb)
+{
+    struct otf_store *st = NULL;
+    struct otf_worker_stats *stats = NULL, local;
+    struct otf_sched *sched = otf_sched_new(&p->sched);
+    struct otf_sched_job *view = NULL;
+    static struct otf_sched_decision d; /* large: not on the stack */
+    struct wmodels ms;
+    int64_t seq = 0, batch_seq = 0;
+    enum otf_status rc;
+
+    wmodels_init(&ms, p);
+    if ((rc = otf_store_open(p->store_url, &st, eb)) != OTF_OK)
+        goto out;
+    if (!p->stats_path || otf_worker_stats_open(p->stats_path, 1, &stats, NULL) != OTF_OK) {
+        memset(&local, 0, sizeof local);
+        stats = &local;
+    }
+    otf_log_info("worker",
+                 "worker %s ready (backend %s, micro-batch %d patches, up to %d jobs "
+                 "per batch)",
+                 p->worker_id, p->backend, p->sched.max_patches, p->sched.max_jobs);
+    while (!*stop) {
+        struct otf_store_filter f = {0};
+        struct otf_job **queued = NULL, **claimed = NULL;
+        struct otf_store_queue *q = NULL;
+        size_t n = 0, nq = 0, n_claimed = 0;
+        const char **ids = NULL;
+        struct otf_errbuf leb = {0};
+
+        f.phase_mask = OTF_PHASE_BIT(OTF_PHASE_QUEUED);
+        f.limit = QUEUE_SCAN;
+        if (otf_store_queue_summary(st, &q, &nq, &leb) != OTF_OK ||
+            otf_store_list_jobs(st, &f, &queued, &n, &leb) != OTF_OK) {
+            otf_log_warn("worker", "queue scan failed: %s", leb.msg);
+            otf_store_queue_free(q, nq);
+            otf_store_wait_change(st, seq, 1000, &seq, NULL);
+            continue;
+        }
+        view = otf_xrealloc(view, (n ? n : 1) * sizeof *view);
+        queue_view(queued, n, q, nq, view);
+        otf_sched_pick_batch(sched, view, n, otf_time_now_us(), &d);
+        if (d.n_jobs > 0) {
+            char model[128], prec[32];
+            snprintf(model, sizeof model, "%s", d.model);
+            snprintf(prec, sizeof prec, "%s", d.precision);
+            ids = otf_xcalloc(d.n_jobs, sizeof *ids);
+            for (size_t i = 0; i < d.n_jobs; i++)
+                ids[i] = view[d.job_idx[i]].id;
+            rc = otf_store_claim_job_ids(st, p->worker_id, ids, d.n_jobs, p->lease_ms, &claimed,
+                                         &n_claimed, &leb);
+            free(ids);
+            otf_store_queue_free(q, nq);
+            otf_uws_job_array_free(queued, n);
+            if (rc != OTF_OK) {
+                otf_log_warn("worker", "claim failed: %s", leb.msg);
+                continue;
+            }
+            if (n_claimed > 0)
+                run_one(st, p, stats, &ms, sched, claimed, n_claimed, model, prec, ++batch_seq,
+                        stop);
+            otf_uws_job_array_free(claimed, n_claimed);
+            continue;
+        }
+        otf_store_queue_free(q, nq);
+        otf_uws_job_array_free(queued, n);
+        {
+            int64_t wait_ms = 1000;
+            if (d.wake_at_us > 0) {
+                wait_ms = (d.wake_at_us - otf_time_now_us()) / 1000 + 1;
+                if (wait_ms < 1)
+                    wait_ms = 1;
+                if (wait_ms > 1000)
+                    wait_ms = 1000;
+            }
+            /* Sleeps until any job changes (a new QUEUED job wakes us at once). */
+            otf_store_wait_change(st, seq, wait_ms, &seq, NULL);
+            atomic_store(&stats->updated_us, otf_time_now_us());
+        }
+    }
+    rc = OTF_OK;
+out:
+    free(view);
+    wmodels_cleanup(&ms);
+    otf_sched_free(sched);
+    otf_store_close(st);
+    if (stats && stats != &local)
+        otf_worker_stats_close(stats);
+    return rc;
+}
