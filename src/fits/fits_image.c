@@ -82,6 +82,11 @@ static void append_stack_msg(char *msg, size_t cap, const char *m, const char *p
     if (len + 3 >= cap)
         return;
     snprintf(msg + len, cap - len, "%s%s", len ? "; " : "", m);
+    /* cfitsio quotes header bytes (a bad keyword name): keep the text printable ASCII, as it
+     * ends up in XML and JSON documents. */
+    for (char *c = msg + len; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
 }
 
 enum otf_status otf_fits_fail_cfitsio(struct otf_errbuf *eb, int status, const char *path,

@@ -732,6 +732,26 @@ static void test_not_fits(void **state)
     assert_null(strstr(eb.msg, g_tmp));
     assert_null(strchr(eb.msg, '/'));
 
+    /* A keyword with a non-ASCII byte in an extension: cfitsio quotes it, we keep the message
+     * printable ASCII (it goes into XML and JSON). */
+    {
+        static unsigned char raw[3 * 2880];
+        const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                               "NAXIS   =                    0", "EXTEND  =                    T",
+                               NULL};
+        size_t n = make_raw(raw, sizeof raw, cards, 0);
+        const char *ext[] = {"XTENSION= 'IMAGE   '",           "BITP\xe9IX =                  -32",
+                             "NAXIS   =                    2", "NAXIS1  =                    2",
+                             "NAXIS2  =                    2", "PCOUNT  =                    0",
+                             "GCOUNT  =                    1", NULL};
+        n += make_raw(raw + n, sizeof raw - n, ext, 16);
+        write_bytes(path, raw, n);
+        assert_int_equal(otf_fits_probe(path, NULL, &info, &eb), OTF_E_FORMAT);
+        assert_non_null(strstr(eb.msg, "HDU 1: malformed header"));
+        for (const char *c = eb.msg; *c; c++)
+            assert_true(*c >= 0x20 && *c <= 0x7e);
+    }
+
     assert_int_equal(otf_fits_probe(tmp_path("missing.fits"), NULL, &info, &eb), OTF_E_NOTFOUND);
     assert_int_equal(otf_fits_probe(g_tmp, NULL, &info, &eb), OTF_E_IO);
 }
