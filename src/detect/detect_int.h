@@ -1,0 +1,18 @@
+/* detect: declarations shared by the files of this folder only. */
+#ifndef OTF_DETECT_INT_H
+#define OTF_DETECT_INT_H
+
+#include "detect/detect.h"
+
+/* floor(a / b) for b > 0 and any sign of a. */
+static inline int64_t detect_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/* Median of n values with numpy's convention (mean of the two middle values when n is even);
+ * reorders `v`. n >= 1. */
+double detect_median(float *v, size_t n);
+
+#endif

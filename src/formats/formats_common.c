@@ -1,0 +1,177 @@
+/* formats: helpers shared by the writers, and the atomic output file. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/formats_int.h"
+
+void formats_sky_names(const char *frame, struct formats_sky_names *o)
+{
+    if (strcmp(frame, "GALACTIC") == 0) {
+        *o = (struct formats_sky_names){"glon",
+                                        "glat",
+                                        "pos.galactic.lon;meta.main",
+                                        "pos.galactic.lat;meta.main",
+                                        "Galactic longitude of the box centre",
+                                        "Galactic latitude of the box centre"};
+    } else if (strcmp(frame, "ECLIPTIC") == 0) {
+        *o = (struct formats_sky_names){"elon",
+                                        "elat",
+                                        "pos.ecliptic.lon;meta.main",
+                                        "pos.ecliptic.lat;meta.main",
+                                        "Ecliptic longitude of the box centre",
+                                        "Ecliptic latitude of the box centre"};
+    } else {
+        *o = (struct formats_sky_names){"ra",
+                                        "dec",
+                                        "pos.eq.ra;meta.main",
+                                        "pos.eq.dec;meta.main",
+                                        "Right ascension of the box centre",
+                                        "Declination of the box centre"};
+    }
+}
+
+const char *formats_ds9_system(const char *frame)
+{
+    if (strcmp(frame, "ICRS") == 0)
+        return "icrs";
+    if (strcmp(frame, "FK5") == 0)
+        return "fk5";
+    if (strcmp(frame, "FK4") == 0 || strcmp(frame, "FK4-NO-E") == 0)
+        return "fk4";
+    if (strcmp(frame, "GALACTIC") == 0)
+        return "galactic";
+    if (strcmp(frame, "ECLIPTIC") == 0)
+        return "ecliptic";
+    return NULL;
+}
+
+int formats_find_col(const struct otf_detect_catalog *cat, const char *name)
+{
+    for (size_t i = 0; i < cat->n_cols; i++)
+        if (strcmp(cat->cols[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *formats_iso(int64_t t_us, char *buf)
+{
+    if (t_us == 0)
+        return NULL;
+    otf_time_format_iso(t_us, buf);
+    return buf;
+}
+
+const char *otf_formats_column_ucd(const char *name)
+{
+    static const struct {
+        const char *name, *ucd;
+    } t[] = {
+        {"id", "meta.id;meta.main"},
+        {"ra", "pos.eq.ra;meta.main"},
+        {"dec", "pos.eq.dec;meta.main"},
+        {"glon", "pos.galactic.lon;meta.main"},
+        {"glat", "pos.galactic.lat;meta.main"},
+        {"elon", "pos.ecliptic.lon;meta.main"},
+        {"elat", "pos.ecliptic.lat;meta.main"},
+        {"x", "pos.cartesian.x;instr.pixel"},
+        {"y", "pos.cartesian.y;instr.pixel"},
+        {"width", "phys.size;instr.pixel"},
+        {"height", "phys.size;instr.pixel"},
+        {"objectness", "stat.probability"},
+        {"probability", "stat.likelihood"},
+        {"flux", "phot.flux.density;em.radio"},
+        {"bmaj", "phys.angSize.smajAxis"},
+        {"bmin", "phys.angSize.sminAxis"},
+        {"pa", "pos.posAng"},
+        {"detector", "meta.code"},
+        {"class", "meta.code.class"},
+        {"partial", "meta.code.qual"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strcmp(t[i].name, name) == 0)
+            return t[i].ucd;
+    return NULL;
+}
+
+enum otf_status otf_formats_file_open(struct otf_formats_file *of, const char *path,
+                                      struct otf_errbuf *eb)
+{
+    int fd;
+
+    memset(of, 0, sizeof(*of));
+    if (strcmp(path, "-") == 0) {
+        of->f = stdout;
+        return OTF_OK;
+    }
+    of->path = otf_xstrdup(path);
+    of->tmp = otf_xasprintf("%s.tmp.XXXXXX", path);
+    fd = mkstemp(of->tmp);
+    if (fd < 0) {
+        enum otf_status rc = OTF_FAIL(eb, OTF_E_IO, "cannot create %s: %s", path, strerror(errno));
+        free(of->tmp);
+        free(of->path);
+        memset(of, 0, sizeof(*of));
+        return rc;
+    }
+    /* result files are readable like any other output of the program (mkstemp gives 0600) */
+    (void)fchmod(fd, 0644);
+    of->f = fdopen(fd, "w");
+    if (!of->f) {
+        close(fd);
+        unlink(of->tmp);
+        free(of->tmp);
+        free(of->path);
+        memset(of, 0, sizeof(*of));
+        return OTF_FAIL(eb, OTF_E_NOMEM, "fdopen failed");
+    }
+    return OTF_OK;
+}
+
+enum otf_status otf_formats_file_commit(struct otf_formats_file *of, struct otf_errbuf *eb)
+{
+    enum otf_status rc = OTF_OK;
+
+    if (!of->tmp) { /* stdout */
+        if (fflush(of->f) != 0)
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to standard output failed: %s", strerror(errno));
+        memset(of, 0, sizeof(*of));
+        return rc;
+    }
+    if (fflush(of->f) != 0 || ferror(of->f) || fsync(fileno(of->f)) != 0) {
+        rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of->path, strerror(errno));
+        otf_formats_file_abort(of);
+        return rc;
+    }
+    if (fclose(of->f) != 0) {
+        of->f = NULL;
+        rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of->path, strerror(errno));
+        otf_formats_file_abort(of);
+        return rc;
+    }
+    of->f = NULL;
+    if (rename(of->tmp, of->path) != 0) {
+        rc = OTF_FAIL(eb, OTF_E_IO, "cannot rename to %s: %s", of->path, strerror(errno));
+        otf_formats_file_abort(of);
+        return rc;
+    }
+    rc = otf_fs_sync_parent(of->path, eb);
+    free(of->tmp);
+    free(of->path);
+    memset(of, 0, sizeof(*of));
+    return rc;
+}
+
+void otf_formats_file_abort(struct otf_formats_file *of)
+{
+    if (of->tmp) {
+        if (of->f)
+            fclose(of->f);
+        unlink(of->tmp);
+    }
+    free(of->tmp);
+    free(of->path);
+    memset(of, 0, sizeof(*of));
+}

@@ -1,0 +1,286 @@
+/* formats: PNG preview. The image is read in chunks of rows and block-averaged (finite pixels
+ * only) to at most max_side pixels, so a 32768^2 image needs a few MB; the stretch limits come
+ * from a subsample of the reduced image. North (+y) is up: PNG rows run top-down, FITS rows
+ * bottom-up. */
+#include <math.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/formats_int.h"
+
+#define CHUNK_BYTES ((size_t)8 << 20) /* most bytes of image rows read at once */
+#define MAX_SAMPLES 100000
+
+void otf_formats_png_params_init(struct otf_formats_png_params *p)
+{
+    p->max_side = 1024;
+    p->stretch = OTF_FORMATS_STRETCH_ZSCALE;
+    p->draw = 1;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : (x > y);
+}
+
+/* IRAF zscale (contrast 0.25): fit a line to the sorted sample with k-sigma rejection and
+ * take the range the line spans over the sample, divided by the contrast, around the median. */
+static void zscale(const float *s, size_t n, double *z1, double *z2)
+{
+    const double contrast = 0.25, krej = 2.5;
+    const size_t min_good = n / 2 > 5 ? n / 2 : 5;
+    unsigned char *bad = calloc(n, 1);
+    double center = (double)(n - 1) / 2.0;
+    double median = n % 2 ? s[n / 2] : 0.5 * ((double)s[n / 2 - 1] + s[n / 2]);
+    double slope = 0, icpt = median;
+    size_t ngood = n;
+
+    *z1 = s[0];
+    *z2 = s[n - 1];
+    if (!bad || n < 5) {
+        free(bad);
+        return;
+    }
+    for (int iter = 0; iter < 5; iter++) {
+        double sx = 0, sy = 0, sxx = 0, sxy = 0, m = 0, ss = 0, sigma;
+        size_t rejected = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!bad[i]) {
+                double x = (double)i - center;
+                sx += x;
+                sy += s[i];
+                sxx += x * x;
+                sxy += x * s[i];
+                m += 1;
+            }
+        if (m < 2)
+            break;
+        double den = m * sxx - sx * sx;
+        slope = den != 0 ? (m * sxy - sx * sy) / den : 0;
+        icpt = (sy - slope * sx) / m;
+        for (size_t i = 0; i < n; i++)
+            if (!bad[i]) {
+                double r = s[i] - (icpt + slope * ((double)i - center));
+                ss += r * r;
+            }
+        sigma = sqrt(ss / m);
+        for (size_t i = 0; i < n; i++)
+            if (!bad[i] && fabs(s[i] - (icpt + slope * ((double)i - center))) > krej * sigma) {
+                bad[i] = 1;
+                rejected++;
+            }
+        ngood -= rejected;
+        if (rejected == 0 || ngood < min_good)
+            break;
+    }
+    free(bad);
+    if (ngood < min_good)
+        return;
+    slope /= contrast;
+    *z1 = fmax((double)s[0], median - center * slope);
+    *z2 = fmin((double)s[n - 1], median + ((double)n - 1 - center) * slope);
+}
+
+static void put_px(unsigned char *rgb, int w, int h, long x, long y, const unsigned char c[3])
+{
+    if (x < 0 || y < 0 || x >= w || y >= h)
+        return;
+    memcpy(rgb + ((size_t)y * (size_t)w + (size_t)x) * 3, c, 3);
+}
+
+/* Ellipse outline centred at (cx, cy) in reduced image coordinates (y up), semi-axes a, b,
+ * major axis at `pa` deg from +y towards -x (east on a standard-parity image). */
+static void draw_ellipse(unsigned char *rgb, int w, int h, double cx, double cy, double a, double b,
+                         double pa, const unsigned char c[3])
+{
+    double t = pa * M_PI / 180.0, mx = -sin(t), my = cos(t);
+    int steps = (int)fmin(4096, fmax(24, 8 * a));
+    for (int i = 0; i < steps; i++) {
+        double u = 2 * M_PI * i / steps;
+        double x = cx + a * cos(u) * mx + b * sin(u) * my;
+        double y = cy + a * cos(u) * my - b * sin(u) * mx;
+        put_px(rgb, w, h, lround(x), h - 1 - lround(y), c);
+    }
+}
+
+static void draw_rect(unsigned char *rgb, int w, int h, double x0, double y0, double x1, double y1,
+                      const unsigned char c[3])
+{
+    long ix0 = lround(x0), ix1 = lround(x1), iy0 = lround(y0), iy1 = lround(y1);
+    for (long x = ix0; x <= ix1; x++) {
+        put_px(rgb, w, h, x, h - 1 - iy0, c);
+        put_px(rgb, w, h, x, h - 1 - iy1, c);
+    }
+    for (long y = iy0; y <= iy1; y++) {
+        put_px(rgb, w, h, ix0, h - 1 - y, c);
+        put_px(rgb, w, h, ix1, h - 1 - y, c);
+    }
+}
+
+static void draw_catalog(unsigned char *rgb, int w, int h, int64_t fct,
+                         const struct otf_detect_catalog *cat)
+{
+    static const unsigned char green[3] = {0, 255, 0}, yellow[3] = {255, 220, 0},
+                               cyan[3] = {0, 200, 255};
+    const int c_bmaj = formats_find_col(cat, "bmaj"), c_bmin = formats_find_col(cat, "bmin");
+    const double scale = cat->pixel_scale_deg * 3600.0;
+    const struct otf_detect_geometry *g = &cat->geometry;
+    const double f = (double)fct;
+
+    if (g->roi[0] != 0 || g->roi[1] != 0 || g->roi[2] != g->img_w || g->roi[3] != g->img_h)
+        draw_rect(rgb, w, h, (double)g->roi[0] / f - 0.5, (double)g->roi[1] / f - 0.5,
+                  (double)g->roi[2] / f - 0.5, (double)g->roi[3] / f - 0.5, cyan);
+    for (size_t k = cat->n; k-- > 0;) { /* best detections drawn last, on top */
+        const struct otf_detection *d = &cat->rows[k];
+        const float *v = cat->values + k * cat->n_cols;
+        const unsigned char *c = d->is_partial ? yellow : green;
+        double cx = (d->x + 0.5) / f - 0.5, cy = (d->y + 0.5) / f - 0.5;
+        double bmaj = c_bmaj >= 0 ? v[c_bmaj] : NAN, bmin = c_bmin >= 0 ? v[c_bmin] : NAN;
+        if (isfinite(bmaj) && isfinite(bmin) && bmaj > 0 && bmin > 0 && isfinite(scale) &&
+            scale > 0) {
+            double pa = isfinite(d->pa_image_deg) ? d->pa_image_deg : 0.0;
+            draw_ellipse(rgb, w, h, cx, cy, fmax(2.0, bmaj / scale / 2 / f),
+                         fmax(2.0, bmin / scale / 2 / f), pa, c);
+        } else {
+            double hw = fmax(1.5, d->width / f / 2), hh = fmax(1.5, d->height / f / 2);
+            draw_rect(rgb, w, h, cx - hw, cy - hh, cx + hw, cy + hh, c);
+        }
+    }
+}
+
+/* libpng reports errors by longjmp: keep this function free of state that outlives it. */
+static int png_emit(FILE *f, const unsigned char *rgb, int w, int h, const char *software)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    png_text text[1];
+
+    if (!png || !info) {
+        png_destroy_write_struct(&png, info ? &info : NULL);
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    text[0].compression = PNG_TEXT_COMPRESSION_NONE;
+    text[0].key = (png_charp) "Software";
+    text[0].text = (png_charp)software;
+    png_set_text(png, info, text, 1);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++)
+        png_write_row(png, (png_const_bytep)(rgb + (size_t)y * (size_t)w * 3));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
+                                      const struct otf_detect_catalog *cat,
+                                      const struct otf_formats_png_params *p, struct otf_errbuf *eb)
+{
+    struct otf_formats_png_params def;
+    int64_t W, H, fct, pw, ph, rows_per_read;
+    float *chunk = NULL, *red = NULL, *smp = NULL;
+    double *sum = NULL;
+    int64_t *cnt = NULL;
+    unsigned char *rgb = NULL;
+    size_t ns = 0;
+    double z1 = 0, z2 = 1;
+    enum otf_status rc = OTF_OK;
+
+    if (!p) {
+        otf_formats_png_params_init(&def);
+        p = &def;
+    }
+    if (p->max_side < 16 || p->max_side > 16384)
+        return OTF_FAIL(eb, OTF_E_LIMIT, "preview size %d not in 16..16384", p->max_side);
+    otf_fits_image_size(img, &W, &H);
+    fct = ((W > H ? W : H) + p->max_side - 1) / p->max_side;
+    fct = fct < 1 ? 1 : fct;
+    pw = (W + fct - 1) / fct;
+    ph = (H + fct - 1) / fct;
+    rows_per_read = (int64_t)(CHUNK_BYTES / ((size_t)W * sizeof(float)));
+    rows_per_read = rows_per_read < 1 ? 1 : (rows_per_read > fct ? fct : rows_per_read);
+    chunk = otf_malloc((size_t)rows_per_read * (size_t)W * sizeof(float));
+    red = otf_malloc((size_t)pw * (size_t)ph * sizeof(float));
+    sum = otf_malloc((size_t)pw * sizeof(double));
+    cnt = otf_malloc((size_t)pw * sizeof(int64_t));
+    smp = otf_malloc(MAX_SAMPLES * sizeof(float));
+    rgb = otf_malloc((size_t)pw * (size_t)ph * 3);
+    if (!chunk || !red || !sum || !cnt || !smp || !rgb) {
+        rc = OTF_FAIL(eb, OTF_E_NOMEM, "no memory for a %lldx%lld preview", (long long)pw,
+                      (long long)ph);
+        goto out;
+    }
+    for (int64_t j = 0; j < ph; j++) {
+        int64_t y0 = j * fct, y1 = y0 + fct > H ? H : y0 + fct;
+        memset(sum, 0, (size_t)pw * sizeof(double));
+        memset(cnt, 0, (size_t)pw * sizeof(int64_t));
+        for (int64_t y = y0; y < y1; y += rows_per_read) {
+            int64_t nr = y1 - y < rows_per_read ? y1 - y : rows_per_read;
+            rc = otf_fits_read_tile(img, 0, y, W, nr, chunk, eb);
+            if (rc != OTF_OK)
+                goto out;
+            for (int64_t r = 0; r < nr; r++)
+                for (int64_t x = 0; x < W; x++) {
+                    float v = chunk[(size_t)r * (size_t)W + (size_t)x];
+                    if (isfinite(v)) {
+                        sum[x / fct] += v;
+                        cnt[x / fct]++;
+                    }
+                }
+        }
+        for (int64_t i = 0; i < pw; i++)
+            red[(size_t)j * (size_t)pw + (size_t)i] =
+                cnt[i] ? (float)(sum[i] / (double)cnt[i]) : NAN;
+    }
+    {
+        size_t total = (size_t)pw * (size_t)ph, step = total / MAX_SAMPLES + 1;
+        for (size_t i = 0; i < total && ns < MAX_SAMPLES; i += step)
+            if (isfinite(red[i]))
+                smp[ns++] = red[i];
+    }
+    if (ns > 0) {
+        qsort(smp, ns, sizeof(float), cmp_float);
+        if (p->stretch == OTF_FORMATS_STRETCH_ASINH) {
+            z1 = smp[(size_t)(0.005 * (double)(ns - 1))];
+            z2 = smp[(size_t)(0.995 * (double)(ns - 1))];
+        } else {
+            zscale(smp, ns, &z1, &z2);
+        }
+    }
+    if (!(z2 > z1))
+        z2 = z1 + 1;
+    for (int64_t j = 0; j < ph; j++)
+        for (int64_t i = 0; i < pw; i++) {
+            float v = red[(size_t)j * (size_t)pw + (size_t)i];
+            unsigned char *o = rgb + ((size_t)(ph - 1 - j) * (size_t)pw + (size_t)i) * 3;
+            if (!isfinite(v)) {
+                o[0] = 24, o[1] = 24, o[2] = 64; /* blank: dark blue */
+                continue;
+            }
+            double t = (v - z1) / (z2 - z1);
+            t = t < 0 ? 0 : (t > 1 ? 1 : t);
+            if (p->stretch == OTF_FORMATS_STRETCH_ASINH)
+                t = asinh(10 * t) / asinh(10.0);
+            o[0] = o[1] = o[2] = (unsigned char)lround(t * 255);
+        }
+    if (cat && p->draw)
+        draw_catalog(rgb, (int)pw, (int)ph, fct, cat);
+    if (png_emit(f, rgb, (int)pw, (int)ph, "CIANNA On-The-Fly") != 0 || fflush(f) != 0)
+        rc = OTF_FAIL(eb, OTF_E_IO, "PNG write failed");
+out:
+    otf_free(chunk);
+    otf_free(red);
+    otf_free(sum);
+    otf_free(cnt);
+    otf_free(smp);
+    otf_free(rgb);
+    return rc;
+}
