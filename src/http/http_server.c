@@ -506,7 +506,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         atomic_fetch_add(&srv->n_requests, 1);
         request_begin(r);
-        /* An oversized declared body is refused before a byte of it is read. */
+        /* A caller without a valid token, and an oversized declared body, are refused before a
+         * byte of the body is read (or stored). */
+        auth = http_auth_check(r);
+        if (auth)
+            return http_send_error(r, auth, "a valid bearer token is required");
         if (r->err_status == MHD_HTTP_CONTENT_TOO_LARGE)
             return http_send_error(r, (unsigned)r->err_status, "%s", r->err_msg);
         return MHD_YES;
@@ -533,9 +537,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     request_end(r);
-    auth = http_auth_check(r);
-    if (auth)
-        return http_send_error(r, auth, "a valid bearer token is required");
     if (r->err_status)
         return http_send_error(r, (unsigned)r->err_status, "%s", r->err_msg);
     return route(r);
