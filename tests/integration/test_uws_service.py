@@ -1097,6 +1097,25 @@ class AuthTest(ServerCase):
         owners = parse_xml(self.root.get("/jobs").body).findall("uws:jobref/uws:ownerId", NS)
         self.assertEqual(sorted(o.text for o in owners), ["alice", "bob"])
 
+    def test_no_token_is_refused_before_the_upload(self):
+        # Nothing of an anonymous caller's body is read or stored: 401 comes before the body.
+        total = 64 * 1024 * 1024
+        head = (f"POST /jobs HTTP/1.1\r\nHost: {self.anon.host}:{self.anon.port}\r\n"
+                "Content-Type: multipart/form-data; boundary=otfauth\r\n"
+                f"Content-Length: {total + 200}\r\n\r\n").encode()
+
+        def body():
+            yield (b'--otfauth\r\nContent-Disposition: form-data; name="image"; '
+                   b'filename="a.fits"\r\n\r\n')
+            for _ in range(total // 65536):
+                yield b"\0" * 65536
+
+        answer, sent, _ = stream_request(self.anon.host, self.anon.port, head, body(),
+                                         expect_wait=5.0)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 401"), answer[:300])
+        self.assertLess(sent, total // 4, "the server read an unauthenticated upload")
+        self.assertEqual(list((self.srv.data_dir / "tmp").iterdir()), [])
+
 
 # =============================================================================================
 
