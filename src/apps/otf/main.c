@@ -15,6 +15,7 @@ struct command {
 
 static const struct command commands[] = {
     {"model", otf_cli_model, "inspect CIANNA models and run them on raw float32 inputs"},
+    {"detect", otf_cli_detect, "detect sources in a FITS image offline (no server)"},
 };
 
 static void usage(FILE *f)

@@ -10,5 +10,7 @@
 
 /* `otf model info|forward ...` (otf_model_cmd.c). */
 int otf_cli_model(int argc, char **argv);
+/* `otf detect FILE.fits --model ID|DIR ...` (otf_detect_cmd.c). */
+int otf_cli_detect(int argc, char **argv);
 
 #endif
