@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../model/cianna_build.h"
 #include "engine/engine.h"
 #include "model/model.h"
 #include "otf_test.h"
@@ -194,12 +195,296 @@ static void test_case_e(void **st)
                sizeof(v) / sizeof(v[0]), "caseE");
 }
 
+/* ---- hand-computed nets for what the CIANNA vectors do not cover ---- */
+
+static struct otf_model_net *from_cb(struct cb *b)
+{
+    struct otf_errbuf eb = {0};
+    struct otf_model_net *net = NULL;
+
+    if (otf_model_load_from_buffer(b->p, b->len, OTF_MODEL_FORMAT_BINARY, &net, &eb) != OTF_OK)
+        fail_msg("built net rejected: %s", eb.msg);
+    free(b->p);
+    return net;
+}
+
+static void floats(struct cb *b, const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cb_f32(b, v[i]);
+}
+
+static void dense_rec(struct cb *b, int n, float drop, float bias, const char *act)
+{
+    cb_put(b, "D", 1);
+    cb_i32(b, n);
+    cb_f32(b, drop);
+    cb_f32(b, bias);
+    cb_s40(b, act);
+}
+
+/* Runs one image on every backend and compares with `want` (abs 1e-5). */
+static void expect_all(const struct otf_model_net *net, int w, int h, float bias, const float *in,
+                       enum otf_engine_stage stage, const float *want, size_t n_want)
+{
+    size_t nb;
+    const struct otf_engine_backend *const *be = otf_engine_backend_list(&nb);
+
+    for (size_t b = 0; b < nb; b++) {
+        size_t osz;
+        float *out = run(be[b], net, 0, w, h, bias, 1, in, 1, stage, &osz);
+        assert_int_equal(osz, n_want);
+        compare(be[b]->name, out, want, n_want, TOL_ABS, 1e-5);
+        free(out);
+    }
+}
+
+/* Dense bias node (reference §6.5): zeroed after RELU, fed to the next dense layer as its bias
+ * input, dropout not applied to it. */
+static void test_dense_bias_node(void **st)
+{
+    static const float w1[9] = {1, 0, 2, 0, 1, 1, 1, -1, 3}, w2[6] = {2, 1, 4, 0, 10, 7};
+    static const float in[2] = {1, -2};
+    static const float want[2] = {1.25f, 1.5f};
+    struct cb b;
+    struct otf_model_net *net;
+
+    (void)st;
+    cb_begin(&b, 2, 1, 1, 1, 0);
+    dense_rec(&b, 2, 0, 0.9f, "RELU_S800.00_L0.05"); /* bias value ignored: layer 1 */
+    floats(&b, w1, 9);
+    dense_rec(&b, 1, 0.5f, 0.3f, "LIN"); /* bias value unused after dense */
+    floats(&b, w2, 6);
+    net = from_cb(&b);
+    /* v=[1,-2,0.5] -> [1.5,-2.5 | 1.5] -> RELU [1.5,-0.125 | 0] -> [2.5*0.5 | 1.5] */
+    expect_all(net, 2, 1, 0.5f, in, OTF_ENGINE_STAGE_DECODED, want, 2);
+    otf_model_net_free(net);
+}
+
+/* Pool windows skip padded taps (max and avg), then LRN across one channel. */
+static void test_pool_lrn(void **st)
+{
+    static const float in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float want_max[4], want_avg[4] = {1, 2.5f, 5.5f, 7};
+    const float mx[4] = {1, 3, 7, 9};
+    struct cb b;
+    struct otf_model_net *net;
+
+    (void)st;
+    for (int i = 0; i < 4; i++)
+        want_max[i] = mx[i] / sqrtf(1.0f + mx[i] * mx[i] / 3.0f);
+    cb_begin(&b, 3, 3, 1, 1, 0);
+    cb_pool(&b, 2, 2, 1, 0, 0, "MAX", "LIN");
+    cb_lrn(&b, 3, 1.0f, 1.0f, 0.5f, "LIN");
+    net = from_cb(&b);
+    expect_all(net, 3, 3, 0.1f, in, OTF_ENGINE_STAGE_ACTIVATED, want_max, 4);
+    otf_model_net_free(net);
+    cb_begin(&b, 3, 3, 1, 1, 0);
+    cb_pool(&b, 2, 2, 1, 0, 0.5f, "AVG", "LIN");
+    net = from_cb(&b);
+    for (int i = 0; i < 4; i++)
+        want_avg[i] *= 0.5f;
+    expect_all(net, 3, 3, 0.1f, in, OTF_ENGINE_STAGE_ACTIVATED, want_avg, 4);
+    otf_model_net_free(net);
+}
+
+/* A conv after a dense layer reads the dense output as prev_size x prev_depth; SMAX on a conv
+ * normalises over the whole volume. */
+static void test_conv_after_dense(void **st)
+{
+    static const float wd[10] = {1, 2, 3, 4, 9, 0, 0, 0, 0, 0};
+    static const float wc[2] = {2, 1};
+    static const float in[1] = {1};
+    float want[4] = {2.1f, 4.1f, 6.1f, 8.1f}, sm[4];
+    int one[3] = {1, 1, 1}, zero[3] = {0, 0, 0}, prev[4] = {2, 2, 1, 1};
+    struct cb b;
+    struct otf_model_net *net;
+    double sum = 0;
+
+    (void)st;
+    for (int pass = 0; pass < 2; pass++) {
+        cb_begin(&b, 1, 1, 1, 1, 0);
+        dense_rec(&b, 4, 0, 0, "LIN");
+        floats(&b, wd, 10);
+        b.is_dense = 1;
+        cb_put(&b, "C", 1);
+        cb_i32(&b, 1);
+        for (int k = 0; k < 12; k++)
+            cb_i32(&b, k < 3 ? one[k] : k < 6 ? one[k - 3] : zero[0]);
+        for (int k = 0; k < 4; k++)
+            cb_i32(&b, prev[k]);
+        cb_f32(&b, 0);
+        cb_f32(&b, 0.1f);
+        cb_s40(&b, pass ? "SMAX" : "LIN");
+        floats(&b, wc, 2);
+        net = from_cb(&b);
+        if (pass == 0) {
+            expect_all(net, 1, 1, 0.0f, in, OTF_ENGINE_STAGE_ACTIVATED, want, 4);
+        } else {
+            for (int i = 0; i < 4; i++)
+                sum += exp(want[i] - 8.1);
+            for (int i = 0; i < 4; i++)
+                sm[i] = (float)(exp(want[i] - 8.1) / sum);
+            expect_all(net, 1, 1, 0.0f, in, OTF_ENGINE_STAGE_ACTIVATED, sm, 4);
+            /* RAW stops before the softmax */
+            expect_all(net, 1, 1, 0.0f, in, OTF_ENGINE_STAGE_RAW, want, 4);
+        }
+        otf_model_net_free(net);
+    }
+}
+
+/* ---- random nets: batch invariance on every backend, every backend against the reference ---- */
+
+static struct otf_model_net *random_net(int kind, uint64_t seed, int *w, int *h, int *c)
+{
+    struct cb b;
+    int f3[3] = {3, 2, 1}, s[3] = {2, 1, 1}, p[3] = {1, 0, 0}, ip[3] = {1, 0, 0};
+    struct cb_yolo y;
+
+    memset(&y, 0, sizeof(y));
+    switch (kind) {
+    case 0: /* odd sizes, strides, int_padding, group norm with set_off, dropout, LOGI */
+        *w = 13, *h = 11, *c = 3;
+        cb_begin(&b, *w, *h, 1, *c, seed);
+        cb_conv(&b, 8, f3, s, p, ip, NULL, 0, 0.1f, "RELU_S2.00_L0.10", NULL);
+        cb_norm(&b, 2, 1, "LIN");
+        cb_conv2(&b, 6, 3, 1, 1, 0.3f, 0.5f, "LOGI_S6.00_B1.00");
+        cb_pool(&b, 3, 2, 1, 0, 0, "MAX", "LIN");
+        cb_conv2(&b, 5, 1, 1, 0, 0, 0.1f, "SMAX");
+        break;
+    case 1: /* pool avg, dense RELU -> dense SMAX */
+        *w = 9, *h = 7, *c = 2;
+        cb_begin(&b, *w, *h, 1, *c, seed);
+        cb_conv2(&b, 4, 3, 1, 1, 0, 0.1f, "RELU_S800.00_L0.05");
+        cb_pool(&b, 2, 2, 0, 0, 0, "AVG", "LIN");
+        cb_dense(&b, 7, 0.25f, 0.1f, "RELU_S800.00_L0.05");
+        cb_dense(&b, 3, 0, 0.1f, "SMAX");
+        break;
+    default: /* a YOLO head with classes (softmax) and parameters */
+        *w = 32, *h = 24, *c = 1;
+        cb_begin(&b, *w, *h, 1, *c, seed);
+        cb_conv2(&b, 8, 3, 2, 1, 0, 0.1f, "RELU_S800.00_L0.05");
+        cb_conv2(&b, 12, 2, 2, 0, 0, 0.1f, "RELU_S800.00_L0.05");
+        y.nb_box = 2;
+        y.nb_class = 3;
+        y.nb_param = 1;
+        y.fit_dim = 2;
+        y.class_softmax = 1;
+        for (int i = 0; i < 2; i++)
+            y.priors[0][i] = 4.0f + 3 * i, y.priors[1][i] = 5.0f + i;
+        for (int r = 0; r < 6; r++)
+            y.sm[r][0] = 0.5f, y.sm[r][1] = 4, y.sm[r][2] = -3;
+        {
+            int one[3] = {1, 1, 1}, zero[3] = {0, 0, 0};
+            cb_conv(&b, 2 * 12, one, one, zero, zero, NULL, 0, 0.5f, "YOLO", &y);
+        }
+        break;
+    }
+    return from_cb(&b);
+}
+
+static void test_random_nets(void **st)
+{
+    size_t nb;
+    const struct otf_engine_backend *const *be = otf_engine_backend_list(&nb);
+
+    (void)st;
+    for (int kind = 0; kind < 3; kind++)
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            int w, h, c;
+            struct otf_model_net *net = random_net(kind, seed * 7919 + (uint64_t)kind, &w, &h, &c);
+            size_t isz = (size_t)w * h * c, osz;
+            float *in = malloc(3 * isz * sizeof(float)), *ref = NULL;
+            struct cb r = {.rng = seed};
+            assert_non_null(in);
+            for (size_t i = 0; i < 3 * isz; i++)
+                in[i] = cb_rand(&r);
+            for (size_t b = 0; b < nb; b++)
+                for (int st_i = 0; st_i < 3; st_i++) {
+                    enum otf_engine_stage stage = (enum otf_engine_stage)st_i;
+                    float *one = run(be[b], net, 0, w, h, 0.1f, 1, in, 3, stage, &osz);
+                    float *two = run(be[b], net, 0, w, h, 0.1f, 2, in, 3, stage, &osz);
+                    char what[128];
+                    snprintf(what, sizeof(what), "%s kind %d seed %d stage %d batch", be[b]->name,
+                             kind, (int)seed, st_i);
+                    /* results do not depend on the batch composition (reference §2) */
+                    compare(what, two, one, 3 * osz, TOL_REL, 1e-5);
+                    if (b == 0 && st_i == 2) {
+                        ref = one;
+                        one = NULL;
+                    } else if (st_i == 2) {
+                        snprintf(what, sizeof(what), "%s kind %d seed %d vs reference", be[b]->name,
+                                 kind, (int)seed);
+                        compare(what, one, ref, 3 * osz, TOL_REL, 1e-4);
+                    }
+                    free(one);
+                    free(two);
+                }
+            free(ref);
+            free(in);
+            otf_model_net_free(net);
+        }
+}
+
+static void test_engine_args(void **st)
+{
+    struct otf_model_net *net = load("caseA/model_A.bin");
+    struct otf_engine_params p;
+    struct otf_errbuf eb = {0};
+    struct otf_engine *eng = NULL;
+    float in[64 * 64] = {0}, *out;
+    size_t nb;
+
+    (void)st;
+    assert_non_null(otf_engine_backend_list(&nb));
+    assert_true(nb >= 1);
+    assert_non_null(otf_engine_backend_find("reference"));
+    assert_non_null(otf_engine_backend_find("auto"));
+    assert_null(otf_engine_backend_find("nope"));
+    otf_engine_params_init(&p);
+    p.backend = "nope";
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_NOTFOUND);
+    p.backend = "reference";
+    p.precision = OTF_ENGINE_PRECISION_BF16;
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+    p.precision = OTF_ENGINE_PRECISION_FP32;
+    p.in_w = p.in_h = 1; /* too small for the net */
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+    p.in_w = p.in_h = 64;
+    p.batch_max = 0;
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+    p.batch_max = 1;
+    p.n_layers = 7;
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+    p.n_layers = 0;
+    /* any size the net accepts: SDC1-like nets train at one size and infer at another */
+    p.in_w = 96;
+    p.in_h = 40;
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_OK);
+    assert_int_equal(otf_engine_output_shape(eng).w, 24);
+    assert_int_equal(otf_engine_output_shape(eng).h, 10);
+    otf_engine_free(eng);
+    p.in_w = p.in_h = 64;
+    assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_OK);
+    assert_string_equal(otf_engine_backend_name(eng), "reference");
+    assert_int_equal(otf_engine_input_size(eng), 64 * 64);
+    assert_int_equal(otf_engine_output_size(eng), 36 * 16 * 16);
+    out = malloc(otf_engine_output_size(eng) * sizeof(float));
+    assert_int_equal(otf_engine_forward(eng, in, 2, out, OTF_ENGINE_STAGE_RAW, &eb), OTF_E_INVAL);
+    assert_int_equal(otf_engine_forward(eng, in, 0, out, OTF_ENGINE_STAGE_RAW, &eb), OTF_E_INVAL);
+    assert_int_equal(otf_engine_forward(eng, in, 1, out, OTF_ENGINE_STAGE_RAW, &eb), OTF_OK);
+    free(out);
+    otf_engine_free(eng);
+    otf_model_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_case_a),
-        cmocka_unit_test(test_case_b),
-        cmocka_unit_test(test_case_e),
+        cmocka_unit_test(test_case_a),      cmocka_unit_test(test_case_b),
+        cmocka_unit_test(test_case_e),      cmocka_unit_test(test_dense_bias_node),
+        cmocka_unit_test(test_pool_lrn),    cmocka_unit_test(test_conv_after_dense),
+        cmocka_unit_test(test_random_nets), cmocka_unit_test(test_engine_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
