@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "apps/otf/otf_cli.h"
+#include "apps/otf/otf_client_cmd.h"
 #include "core/core.h"
 #include "otf_build_config.h"
 
@@ -16,6 +17,15 @@ struct command {
 static const struct command commands[] = {
     {"model", otf_cli_model, "inspect CIANNA models and run them on raw float32 inputs"},
     {"detect", otf_cli_detect, "detect sources in a FITS image offline (no server)"},
+    {"submit", otf_cli_submit, "upload FITS files as jobs to a service (docs/cli.md)"},
+    {"status", otf_cli_status, "show a job"},
+    {"list", otf_cli_list, "list jobs"},
+    {"wait", otf_cli_wait, "wait for jobs to end"},
+    {"results", otf_cli_results, "list a job's results"},
+    {"fetch", otf_cli_fetch, "download a job's results"},
+    {"abort", otf_cli_abort, "abort jobs"},
+    {"delete", otf_cli_delete, "delete jobs"},
+    {"models", otf_cli_models, "list the service's models"},
 };
 
 static void usage(FILE *f)
@@ -38,6 +48,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return OTF_CLI_EXIT_OK;
     }
+    if (otf_cli_client_is_global(argv[1])) /* otf --url URL submit ... */
+        return otf_cli_client_main(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         printf("otf %s\n", OTF_VERSION_STRING);
         return OTF_CLI_EXIT_OK;
