@@ -12,7 +12,8 @@ executionduration, destruction, delete). Its job *creation* is TAP-specific (POS
 with QUERY/LANG) and cannot create a job on a bare UWS service, so jobs are created with raw
 HTTP here and pyvo only reads and drives them.
 
-Until inference workers exist, a queued job stays QUEUED: nothing here expects it to run.
+The server runs with --workers 0 here, so a queued job stays QUEUED: these tests check the job
+service itself; execution and batching are tested in test_batching.py.
 
 Usage: test_uws_service.py --otfd PATH/TO/otfd [unittest options]
        (or OTFD=PATH/TO/otfd in the environment)
@@ -95,7 +96,8 @@ class ServerCase(unittest.TestCase):
     @classmethod
     def start_server(cls, tmp, name, *extra, models=MODELS_DIR):
         data = tmp / f"{name}-data"
-        srv = Otfd(OTFD, data, *extra, models=models, name=name)
+        # No workers: the job service alone (jobs stay QUEUED; see the module docstring).
+        srv = Otfd(OTFD, data, "--workers", "0", *extra, models=models, name=name)
         srv.start()
         return srv
 
@@ -1177,7 +1179,7 @@ class DurabilityTest(ServerCase):
             t.join(120)
         self.assertGreaterEqual(len(accepted), want)
 
-        srv2 = Otfd(OTFD, srv.data_dir, name="durable2")
+        srv2 = Otfd(OTFD, srv.data_dir, "--workers", "0", name="durable2")
         srv2.start()
         self.addCleanup(srv2.stop)
         c2 = srv2.client()
