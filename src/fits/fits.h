@@ -110,7 +110,8 @@ enum otf_status otf_fits_open_image_mem(const void *data, size_t len, const char
 /* Closes the file and frees `img`; NULL is a no-op. */
 void otf_fits_close_image(struct otf_fits_image *img);
 
-/* The header facts of the chosen HDU (borrowed; valid until otf_fits_close_image). */
+/* The header facts of the chosen HDU (borrowed; valid until otf_fits_close_image).
+ * has_celestial_wcs and frame are filled once otf_fits_read_wcs() has succeeded on `img`. */
 const struct otf_fits_info *otf_fits_image_info(const struct otf_fits_image *img);
 
 /* NAXIS1 and NAXIS2 in pixels. */

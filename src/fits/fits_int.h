@@ -32,8 +32,8 @@ enum otf_status otf_fits_fail_cfitsio(struct otf_errbuf *eb, int status, const c
 #define OTF_FITS_FAIL_CFITSIO(eb, status, path, ...)                                               \
     otf_fits_fail_cfitsio((eb), (status), (path), __func__, __LINE__, __VA_ARGS__)
 
-/* Reads the chosen HDU's header as concatenated 80-byte cards (decompressed form for
- * tile-compressed images). *cards is freed with otf_fits_free_cards(). Cfitsio lock held. */
+/* Reads the chosen HDU's header as concatenated 80-byte cards. *cards is freed with
+ * otf_fits_free_cards(). Cfitsio lock held. */
 enum otf_status otf_fits_read_cards(struct otf_fits_image *img, char **cards, int *nkeys,
                                     struct otf_errbuf *eb);
 void otf_fits_free_cards(char *cards);

@@ -799,7 +799,9 @@ static void test_tiles_at_edges(void **state)
     otf_fits_close_image(img);
 }
 
-static void test_tile_compressed(void **state)
+/* Tile-compressed images are refused (cfitsio's decompressors crash on crafted tiles), by the
+ * default search and when named, without decompressing anything. */
+static void test_tile_compressed_refused(void **state)
 {
     fitsfile *f = NULL;
     int st = 0;
@@ -809,45 +811,24 @@ static void test_tile_compressed(void **state)
     struct otf_errbuf eb = {0};
     struct otf_fits_info info;
     struct otf_fits_image *img = NULL;
-    float out[10 * 10];
     const char *path = tmp_path("comp.fits");
     (void)state;
 
     for (int i = 0; i < 1200; i++)
         v[i] = i * 3 - 500;
-    snprintf(name, sizeof name, "!%s[compress R 10,10]", path);
+    assert_true(snprintf(name, sizeof name, "!%s[compress R 10,10]", path) < (int)sizeof name);
     fits_create_file(&f, name, &st);
     fits_create_img(f, LONG_IMG, 2, naxes, &st);
     fits_write_img(f, TINT, 1, 1200, v, &st);
     fits_close_file(f, &st);
     check_fits(st);
 
-    assert_int_equal(otf_fits_probe(path, NULL, &info, &eb), OTF_OK);
-    assert_int_equal(info.hdu_index, 1);
-    assert_int_equal(info.width, 40);
-    assert_int_equal(info.height, 30);
-    assert_int_equal(info.bitpix, 32);
-    assert_int_equal(otf_fits_open_image(path, NULL, &img, &eb), OTF_OK);
-    assert_int_equal(otf_fits_read_tile(img, 35, 25, 10, 10, out, &eb), OTF_OK);
-    assert_float_equal(out[0], (25 * 40 + 35) * 3 - 500, 0);
-    assert_float_equal(out[4 * 10 + 4], (29 * 40 + 39) * 3 - 500, 0);
-    assert_true(isnan(out[5]));
-    otf_fits_close_image(img);
-
-    /* Cut inside the compressed table. */
-    {
-        long long size;
-        FILE *fp = fopen(path, "rb");
-        assert_non_null(fp);
-        fseek(fp, 0, SEEK_END);
-        size = ftell(fp);
-        fclose(fp);
-        /* primary header, table header, one block of table data */
-        assert_int_equal(size, 3 * 2880);
-        assert_int_equal(truncate(path, 2 * 2880 + 10), 0);
-        assert_int_equal(otf_fits_probe(path, NULL, &info, &eb), OTF_E_FORMAT);
-        assert_non_null(strstr(eb.msg, "truncated"));
-    }
+    assert_int_equal(otf_fits_probe(path, NULL, &info, &eb), OTF_E_FORMAT);
+    assert_non_null(strstr(eb.msg, "no image HDU with 2 non-degenerate axes"));
+    assert_non_null(strstr(eb.msg, "HDU 1 is a tile-compressed image, which is not accepted"));
+    assert_int_equal(otf_fits_open_image(path, "1", &img, &eb), OTF_E_INVAL);
+    assert_non_null(strstr(eb.msg, "funpack"));
+    assert_null(img);
 }
 
 static void test_meta_aips_history(void **state)
@@ -1341,7 +1322,7 @@ int main(void)
         cmocka_unit_test(test_lying_headers),
         cmocka_unit_test(test_not_fits),
         cmocka_unit_test(test_tiles_at_edges),
-        cmocka_unit_test(test_tile_compressed),
+        cmocka_unit_test(test_tile_compressed_refused),
         cmocka_unit_test(test_meta_aips_history),
         cmocka_unit_test(test_wcs_ncp_is_sin),
         cmocka_unit_test(test_wcs_matrix_forms),
