@@ -356,7 +356,7 @@ struct item {
     char *id;
     int code;
     char msg[OTF_CLIENT_ERROR_SIZE + 4096]; /* "SOURCE: message" */
-    struct otf_client_job *job; /* final state (--wait) */
+    struct otf_client_job *job;             /* final state (--wait) */
     json_t *files;
     struct otf_buf paths;
 };
