@@ -1,11 +1,15 @@
 # Front door: `make`, `make run`, `make test` (DESIGN §11). CMake does the real work.
+#   make            build the dev preset (Debug, warnings are errors) into build/dev
+#   make run        build the release preset and serve ./models on 127.0.0.1:8080, data in ./var
+#   make test       build the dev preset and run every test (unit, integration, fuzz replay)
+#   make test-asan  the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 PRESET ?= dev
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
+WORKERS ?= 1
 
-.PHONY: all deps test-deps build run test test-asan fuzz-replay format format-check bench clean \
-        config-doc
+.PHONY: all deps test-deps build run serve test test-asan format format-check clean config-doc
 
 all: build
 
@@ -15,16 +19,17 @@ deps:
 test-deps:
 	@tools/install-deps.sh test
 
-$(BUILD)/CMakeCache.txt:
-	cmake --preset $(PRESET) >/dev/null
-
-build: deps $(BUILD)/CMakeCache.txt
+build: deps
+	@test -f $(BUILD)/CMakeCache.txt || cmake --preset $(PRESET) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	@mkdir -p build/bin && for f in $(BUILD)/bin/*; do ln -sf "$$(pwd)/$$f" build/bin/; done
 
-run: build
+run:
+	$(MAKE) PRESET=release serve
+
+serve: build
 	@mkdir -p var
-	$(BUILD)/bin/otfd --listen $(LISTEN) --data ./var --models ./models
+	$(BUILD)/bin/otfd --listen $(LISTEN) --data ./var --models ./models --workers $(WORKERS)
 
 test: test-deps build
 	ctest --preset $(PRESET) -j $(JOBS)
