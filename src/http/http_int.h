@@ -96,6 +96,7 @@ struct http_request {
     int has_length;        /* the request declared a Content-Length (within the caps) */
     char err_msg[OTF_ERRBUF_SIZE];
 
+    const char *allow; /* methods of the resource, for a 405's Allow header (RFC 9110) */
     int want_json;
     char *owner; /* NULL = anonymous */
     int is_admin;

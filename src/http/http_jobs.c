@@ -794,6 +794,7 @@ enum MHD_Result http_route_jobs(struct http_request *r, const char *rest)
             return list_jobs(r);
         if (strcmp(m, "POST") == 0)
             return create_job(r);
+        r->allow = "GET, HEAD, POST";
         return http_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s not allowed on /jobs", m);
     }
     rest++; /* skip '/' */
@@ -811,6 +812,7 @@ enum MHD_Result http_route_jobs(struct http_request *r, const char *rest)
             return post_job(r, id);
         if (strcmp(m, "DELETE") == 0)
             return delete_job(r, id);
+        r->allow = "GET, HEAD, POST, DELETE";
         return http_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s not allowed on a job", m);
     }
     if (strcmp(m, "POST") == 0) {
@@ -822,6 +824,7 @@ enum MHD_Result http_route_jobs(struct http_request *r, const char *rest)
         }
         if (is_settable(sub))
             return update_settable(r, id, sub);
+        r->allow = "GET, HEAD";
         return http_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "POST not allowed on %s", sub);
     }
     if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
@@ -833,5 +836,6 @@ enum MHD_Result http_route_jobs(struct http_request *r, const char *rest)
         otf_uws_job_free(j);
         return ret;
     }
+    r->allow = strcmp(sub, "phase") == 0 || is_settable(sub) ? "GET, HEAD, POST" : "GET, HEAD";
     return http_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s not allowed on %s", m, sub);
 }

@@ -111,6 +111,8 @@ enum MHD_Result http_send(struct http_request *r, unsigned status, const char *t
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED && r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"cianna-otf\"");

@@ -244,9 +244,11 @@ enum MHD_Result http_route_service(struct http_request *r, const char *path)
         if (strcmp(path, "/") == 0 || strcmp(path, "/models") == 0 ||
             strncmp(path, "/models/", 8) == 0 || strcmp(path, "/capabilities") == 0 ||
             strcmp(path, "/availability") == 0 || strcmp(path, "/health") == 0 ||
-            strcmp(path, "/metrics") == 0)
+            strcmp(path, "/metrics") == 0) {
+            r->allow = "GET, HEAD";
             return http_send_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s not allowed on %s",
                                    r->method, path);
+        }
         return http_send_error(r, MHD_HTTP_NOT_FOUND, "no such resource: %s", path);
     }
     if (strcmp(path, "/") == 0)

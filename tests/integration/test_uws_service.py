@@ -853,18 +853,23 @@ class UwsServiceTest(ServerCase):
         self.assert_error(self.c.post_form("/jobs/nosuchjob/executionduration",
                                            {"EXECUTIONDURATION": "5"}), 404)
         job_id = self.new_pending()
-        for method, path in (("PUT", "/jobs"), ("DELETE", "/jobs"), ("PATCH", "/jobs"),
-                             ("PUT", f"/jobs/{job_id}"), ("PATCH", f"/jobs/{job_id}"),
-                             ("PUT", f"/jobs/{job_id}/phase"),
-                             ("DELETE", f"/jobs/{job_id}/phase"),
-                             ("POST", f"/jobs/{job_id}/owner"), ("POST", f"/jobs/{job_id}/quote"),
-                             ("POST", f"/jobs/{job_id}/results"), ("POST", "/models"),
-                             ("DELETE", "/models"), ("POST", "/health"),
-                             ("POST", "/capabilities"), ("PUT", "/availability"),
-                             ("POST", "/metrics")):
+        ro, rw = {"GET", "HEAD"}, {"GET", "HEAD", "POST"}
+        for method, path, allow in (
+                ("PUT", "/jobs", rw), ("DELETE", "/jobs", rw), ("PATCH", "/jobs", rw),
+                ("PUT", f"/jobs/{job_id}", rw | {"DELETE"}),
+                ("PATCH", f"/jobs/{job_id}", rw | {"DELETE"}),
+                ("PUT", f"/jobs/{job_id}/phase", rw), ("DELETE", f"/jobs/{job_id}/phase", rw),
+                ("DELETE", f"/jobs/{job_id}/destruction", rw),
+                ("POST", f"/jobs/{job_id}/owner", ro), ("POST", f"/jobs/{job_id}/quote", ro),
+                ("POST", f"/jobs/{job_id}/results", ro), ("POST", "/models", ro),
+                ("DELETE", "/models", ro), ("POST", "/health", ro), ("POST", "/capabilities", ro),
+                ("PUT", "/availability", ro), ("POST", "/metrics", ro)):
             with self.subTest(method=method, path=path):
                 r = self.c.request(method, path, body=b"", headers={"Content-Length": "0"})
                 self.assert_error(r, 405, method)
+                # RFC 9110: a 405 names the methods the resource has.
+                got = {m.strip() for m in (r.header("Allow") or "").split(",") if m.strip()}
+                self.assertEqual(got, allow)
         self.assertEqual(self.phase(self.c, job_id), "PENDING")
         # A body with a Content-Type the service does not take.
         r = self.c.request("POST", "/jobs", body=b'{"MODEL": "x"}',
