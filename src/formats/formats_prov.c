@@ -74,19 +74,15 @@ enum otf_status otf_formats_write_prov_json(FILE *f, const struct otf_detect_cat
     json_object_set_new(o, id.model, e);
     e = json_pack("{s:s, s:I}", "prov:label", "source catalogue", "otf:n_sources",
                   (json_int_t)cat->n);
-    if (info->end_us)
-        json_object_set_new(e, "prov:generatedAtTime",
-                            typed(formats_iso(info->end_us, iso), "xsd:dateTime"));
     json_object_set_new(o, id.cat, e);
     json_object_set_new(doc, "entity", o);
 
     a = json_pack("{s:s}", "prov:label", "YOLO-CIANNA source detection");
+    /* PROV-JSON gives the activity times as plain xsd:dateTime strings */
     if (info->start_us)
-        json_object_set_new(a, "prov:startTime",
-                            typed(formats_iso(info->start_us, iso), "xsd:dateTime"));
+        json_object_set_new(a, "prov:startTime", json_string(formats_iso(info->start_us, iso)));
     if (info->end_us)
-        json_object_set_new(a, "prov:endTime",
-                            typed(formats_iso(info->end_us, iso), "xsd:dateTime"));
+        json_object_set_new(a, "prov:endTime", json_string(formats_iso(info->end_us, iso)));
     if (info->job_id)
         json_object_set_new(a, "otf:job_id", json_string(info->job_id));
     if (info->batch_id)
@@ -121,9 +117,12 @@ enum otf_status otf_formats_write_prov_json(FILE *f, const struct otf_detect_cat
                                   id.job, "prov:entity", id.image, "prov:role", "image", "_:u2",
                                   "prov:activity", id.job, "prov:entity", id.model, "prov:role",
                                   "model"));
-    json_object_set_new(doc, "wasGeneratedBy",
-                        json_pack("{s:{s:s, s:s, s:s}}", "_:g1", "prov:entity", id.cat,
-                                  "prov:activity", id.job, "prov:role", "catalogue"));
+    o = json_pack("{s:{s:s, s:s, s:s}}", "_:g1", "prov:entity", id.cat, "prov:activity", id.job,
+                  "prov:role", "catalogue");
+    if (info->end_us)
+        json_object_set_new(json_object_get(o, "_:g1"), "prov:time",
+                            json_string(formats_iso(info->end_us, iso)));
+    json_object_set_new(doc, "wasGeneratedBy", o);
     o = json_pack("{s:{s:s, s:s}}", "_:w1", "prov:activity", id.job, "prov:agent", id.software);
     if (info->owner)
         json_object_set_new(
@@ -207,7 +206,8 @@ enum otf_status otf_formats_write_prov_n(FILE *f, const struct otf_detect_catalo
     }
     fprintf(f, "  used(%s, %s, -, [prov:role=\"image\"])\n", id.job, id.image);
     fprintf(f, "  used(%s, %s, -, [prov:role=\"model\"])\n", id.job, id.model);
-    fprintf(f, "  wasGeneratedBy(%s, %s, -, [prov:role=\"catalogue\"])\n", id.cat, id.job);
+    fprintf(f, "  wasGeneratedBy(%s, %s, %s, [prov:role=\"catalogue\"])\n", id.cat, id.job,
+            info->end_us ? formats_iso(info->end_us, iso) : "-");
     fprintf(f, "  wasAssociatedWith(%s, %s, -)\n", id.job, id.software);
     if (info->owner)
         fprintf(f, "  wasAssociatedWith(%s, %s, -)\n", id.job, id.owner);

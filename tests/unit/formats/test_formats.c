@@ -1,0 +1,493 @@
+/* Unit tests for formats: VOTable (TABLEDATA and BINARY2) against golden files and the VOTable
+ * 1.4 schema, the BINARY2 stream decoded back, DS9 regions and PROV-JSON/PROV-N against golden
+ * files, the PNG preview read back with libpng, and the atomic output file.
+ * OTF_UPDATE_GOLDEN=1 rewrites the golden files from the current output. */
+#include <fitsio.h>
+#include <jansson.h>
+#include <libxml/parser.h>
+#include <libxml/xmlschemas.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "formats/formats.h"
+#include "otf_test.h"
+
+#define T0 INT64_C(1740830400123000) /* 2025-03-01T12:00:00.123Z */
+
+/* A hand-made catalogue: 3 rows in FK5, columns flux, bmaj, bmin, pa; row 3 has no flux. */
+static struct otf_detect_catalog *make_cat(void)
+{
+    struct otf_detect_catalog *c = otf_xcalloc(1, sizeof(*c));
+    static const char *names[4] = {"flux", "bmaj", "bmin", "pa"};
+    static const char *units[4] = {"Jy", "arcsec", "arcsec", "deg"};
+    const float vals[3][4] = {
+        {1.5e-4f, 3.0f, 2.0f, 45.0f}, {2.5e-5f, 1.2f, 1.2f, -30.0f}, {NAN, 6.0f, 1.5f, 89.5f}};
+
+    c->n = 3;
+    c->rows = otf_xcalloc(3, sizeof(*c->rows));
+    c->n_cols = 4;
+    for (int i = 0; i < 4; i++) {
+        snprintf(c->cols[i].name, sizeof(c->cols[i].name), "%s", names[i]);
+        snprintf(c->cols[i].unit, sizeof(c->cols[i].unit), "%s", units[i]);
+        c->cols[i].kind = i == 3 ? OTF_DETECT_COL_PA : OTF_DETECT_COL_VALUE;
+    }
+    c->values = otf_xcalloc(12, sizeof(float));
+    for (int r = 0; r < 3; r++) {
+        struct otf_detection *d = &c->rows[r];
+        d->id = r + 1;
+        d->x = 10.25 + 40 * r;
+        d->y = 20.5 + 10 * r;
+        d->lon = r == 1 ? 0.0012345 : 359.9876543 - r;
+        d->lat = -29.5 - 0.01 * r;
+        d->width = 6.0f + (float)r;
+        d->height = 5.0f;
+        d->objectness = 0.9f - 0.2f * (float)r;
+        d->probability = 0.75f;
+        d->detector = r;
+        d->class_id = -1;
+        d->patch = 4;
+        d->pa_image_deg = vals[r][3];
+        d->yaxis_pa_deg = 0.0f;
+        memcpy(c->values + 4 * r, vals[r], sizeof(vals[r]));
+    }
+    c->has_sky = 1;
+    snprintf(c->frame, sizeof(c->frame), "FK5");
+    c->equinox = 2000.0;
+    c->pixel_scale_deg = 0.6 / 3600.0;
+    c->geometry.img_w = 174;
+    c->geometry.img_h = 160;
+    c->geometry.roi[2] = 174;
+    c->geometry.roi[3] = 160;
+    c->geometry.nx = 5;
+    c->geometry.ny = 5;
+    c->norm_lo = 4e-7;
+    c->norm_hi = 4e-5;
+    return c;
+}
+
+static const struct otf_formats_kv kv[2] = {{"obj_threshold", "0.5,0.5,0.6"},
+                                            {"nms_second", "-0.15"}};
+static struct otf_detect_timings timings = {1000, 2000, 300, 4000000, 5000, 6000, 4100000, 25, 7};
+
+static void make_info(struct otf_formats_run_info *info, struct otf_fits_meta *meta)
+{
+    memset(info, 0, sizeof(*info));
+    memset(meta, 0, sizeof(*meta));
+    snprintf(meta->date_obs, sizeof(meta->date_obs), "2019-03-01T00:00:00");
+    info->job_id = "a1b2c3";
+    info->owner = "alice";
+    info->batch_id = "b42";
+    info->model_id = "tiny";
+    info->model_sha256 = "429572bec2d5a9f868dd33330b2015ec8e45365e6250768bca2599dfc6e26f23";
+    info->input_name = "B1 & <test>.fits";
+    info->input_sha256 = "70937c3e0c9ca820fecc25ade704a0667400c86fd420622241dbea828bb82259";
+    info->hdu = "0";
+    info->backend = "reference";
+    info->precision = "fp32";
+    info->software = "otf 0.1.0";
+    info->start_us = T0;
+    info->end_us = T0 + 4100000;
+    info->timings = &timings;
+    info->meta = meta;
+    info->params = kv;
+    info->n_params = 2;
+}
+
+typedef enum otf_status (*write_fn)(FILE *f, const struct otf_detect_catalog *cat,
+                                    const struct otf_formats_run_info *info, int variant);
+
+static char *render(write_fn fn, const struct otf_detect_catalog *cat,
+                    const struct otf_formats_run_info *info, int variant, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    assert_non_null(f);
+    assert_int_equal(fn(f, cat, info, variant), OTF_OK);
+    fclose(f);
+    return buf;
+}
+
+static enum otf_status w_vot(FILE *f, const struct otf_detect_catalog *cat,
+                             const struct otf_formats_run_info *info, int variant)
+{
+    return otf_formats_write_votable(f, cat, info, (enum otf_formats_encoding)variant, NULL);
+}
+
+static enum otf_status w_ds9(FILE *f, const struct otf_detect_catalog *cat,
+                             const struct otf_formats_run_info *info, int variant)
+{
+    (void)variant;
+    return otf_formats_write_ds9(f, cat, info, NULL);
+}
+
+static enum otf_status w_prov(FILE *f, const struct otf_detect_catalog *cat,
+                              const struct otf_formats_run_info *info, int variant)
+{
+    return variant ? otf_formats_write_prov_n(f, cat, info, NULL)
+                   : otf_formats_write_prov_json(f, cat, info, NULL);
+}
+
+/* Compares with tests/golden/formats/<name>, or rewrites it under OTF_UPDATE_GOLDEN=1. */
+static void golden(const char *name, const char *doc, size_t len)
+{
+    char *path = otf_xasprintf("%s/tests/golden/formats/%s",
+                               getenv("OTF_SOURCE_DIR") ? getenv("OTF_SOURCE_DIR") : ".", name);
+    char *want = NULL;
+    size_t wlen = 0;
+
+    if (getenv("OTF_UPDATE_GOLDEN")) {
+        assert_int_equal(otf_fs_write_atomic(path, doc, len, NULL), OTF_OK);
+    } else {
+        assert_int_equal(otf_fs_read_file(path, 1 << 24, &want, &wlen, NULL), OTF_OK);
+        if (wlen != len || memcmp(want, doc, len) != 0) {
+            fprintf(stderr, "golden mismatch for %s; got:\n%.*s\n", name, (int)len, doc);
+            fail();
+        }
+    }
+    free(want);
+    free(path);
+}
+
+static int validate_votable(const char *doc, size_t len)
+{
+    char *xsd = otf_xasprintf("%s/xsd/VOTable-v1.4.xsd", OTF_TEST_DATA_DIR);
+    xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(xsd);
+    xmlSchemaPtr schema = xmlSchemaParse(pc);
+    xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+    xmlDocPtr d = xmlReadMemory(doc, (int)len, "catalogue.vot", NULL, XML_PARSE_NONET);
+    int rc = d && schema ? xmlSchemaValidateDoc(vc, d) : -1;
+    xmlFreeDoc(d);
+    xmlSchemaFreeValidCtxt(vc);
+    xmlSchemaFree(schema);
+    xmlSchemaFreeParserCtxt(pc);
+    free(xsd);
+    return rc;
+}
+
+static void test_votable_tabledata(void **state)
+{
+    struct otf_detect_catalog *cat = make_cat();
+    struct otf_formats_run_info info;
+    struct otf_fits_meta meta;
+    size_t len;
+    char *doc;
+    (void)state;
+    make_info(&info, &meta);
+    doc = render(w_vot, cat, &info, OTF_FORMATS_TABLEDATA, &len);
+    assert_int_equal(validate_votable(doc, len), 0);
+    golden("catalogue_tabledata.vot", doc, len);
+    /* what DESIGN §10 requires, independently of the golden file */
+    assert_non_null(strstr(doc, "<INFO name=\"QUERY_STATUS\" value=\"OK\"/>"));
+    assert_non_null(strstr(doc, "system=\"eq_FK5\" equinox=\"J2000\" epoch=\"J2019.1608\""));
+    assert_non_null(strstr(doc, "ucd=\"pos.eq.ra;meta.main\" ref=\"sky_frame\""));
+    assert_non_null(strstr(doc, "name=\"flux\" ID=\"flux\" datatype=\"float\" unit=\"Jy\""));
+    assert_non_null(strstr(doc, "B1 &amp; &lt;test&gt;.fits"));
+    assert_non_null(strstr(doc, "<TD>359.98765430</TD>"));
+    assert_non_null(strstr(doc, "<TD>0.00123450</TD>")); /* RA just past 0 stays positive */
+    assert_non_null(strstr(doc, "<TD></TD>"));           /* NaN flux -> null */
+    free(doc);
+
+    /* an empty catalogue and one without WCS are valid too */
+    cat->n = 0;
+    doc = render(w_vot, cat, &info, OTF_FORMATS_TABLEDATA, &len);
+    assert_int_equal(validate_votable(doc, len), 0);
+    assert_non_null(strstr(doc, "nrows=\"0\""));
+    free(doc);
+    cat->n = 3;
+    cat->has_sky = 0;
+    cat->frame[0] = '\0';
+    doc = render(w_vot, cat, &info, OTF_FORMATS_BINARY2, &len);
+    assert_int_equal(validate_votable(doc, len), 0);
+    assert_null(strstr(doc, "COOSYS"));
+    assert_null(strstr(doc, "name=\"ra\""));
+    free(doc);
+    otf_detect_catalog_free(cat);
+}
+
+static int b64val(int c)
+{
+    const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = strchr(t, c);
+    return c && p ? (int)(p - t) : -1;
+}
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void test_votable_binary2(void **state)
+{
+    struct otf_detect_catalog *cat = make_cat();
+    struct otf_formats_run_info info;
+    struct otf_fits_meta meta;
+    unsigned char raw[1024];
+    size_t len, n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    char *doc, *s;
+    (void)state;
+    make_info(&info, &meta);
+    doc = render(w_vot, cat, &info, OTF_FORMATS_BINARY2, &len);
+    assert_int_equal(validate_votable(doc, len), 0);
+    golden("catalogue_binary2.vot", doc, len);
+    /* decode the stream: fields id(8) ra(8) dec(8) x(8) y(8) width(4) height(4) obj(4) prob(4)
+     * flux bmaj bmin pa (4 each) detector(2): 2 mask bytes + 74 bytes per row */
+    s = strstr(doc, "<STREAM encoding=\"base64\">");
+    assert_non_null(s);
+    for (s += 26; *s && *s != '<'; s++) {
+        int v = b64val(*s);
+        if (v < 0)
+            continue;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            raw[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    assert_int_equal(n, 3 * 76);
+    const unsigned char *r0 = raw, *r2 = raw + 152;
+    assert_int_equal(r0[0], 0);
+    assert_int_equal(r0[1], 0);
+    assert_int_equal(be(r0 + 2, 8), 1); /* id */
+    uint64_t u = be(r0 + 10, 8);
+    double ra;
+    memcpy(&ra, &u, 8);
+    assert_float_equal(ra, 359.9876543, 1e-12);
+    uint32_t fu = (uint32_t)be(r0 + 2 + 40 + 16, 4);
+    float flux;
+    memcpy(&flux, &fu, 4);
+    assert_float_equal(flux, 1.5e-4, 1e-10);
+    assert_int_equal(be(r0 + 2 + 40 + 32, 2), 0); /* detector */
+    /* row 3: flux (field 10, 0-based 9) null -> bit 0x40 of the second mask byte */
+    assert_int_equal(r2[0], 0);
+    assert_int_equal(r2[1], 0x40);
+    assert_int_equal(be(r2 + 2 + 40 + 32, 2), 2);
+    free(doc);
+    otf_detect_catalog_free(cat);
+}
+
+static void test_ds9(void **state)
+{
+    struct otf_detect_catalog *cat = make_cat();
+    struct otf_formats_run_info info;
+    struct otf_fits_meta meta;
+    size_t len;
+    char *doc;
+    (void)state;
+    make_info(&info, &meta);
+    doc = render(w_ds9, cat, &info, 0, &len);
+    golden("regions.reg", doc, len);
+    assert_non_null(strstr(doc, "# Region file format: DS9 version 4.1\n"));
+    assert_non_null(strstr(doc, "\nfk5\n"));
+    /* semi-axes = FWHM / 2, angle = PA + 90 */
+    assert_non_null(strstr(doc, "ellipse(359.9876543,-29.5000000,1.5000\",1.0000\",135.000)"));
+    assert_non_null(strstr(doc, "ellipse(0.0012345,-29.5100000,0.6000\",0.6000\",60.000)"));
+    free(doc);
+    /* no WCS: 1-based image pixels, sizes in pixels */
+    cat->has_sky = 0;
+    cat->frame[0] = '\0';
+    doc = render(w_ds9, cat, &info, 0, &len);
+    assert_non_null(strstr(doc, "\nimage\n"));
+    assert_non_null(strstr(doc, "ellipse(11.250,21.500,2.500,1.667,135.000)"));
+    free(doc);
+    /* no shape parameters: boxes */
+    cat->n_cols = 0;
+    doc = render(w_ds9, cat, &info, 0, &len);
+    assert_non_null(strstr(doc, "box(11.250,21.500,6.000,5.000,0) # text={1}"));
+    free(doc);
+    otf_detect_catalog_free(cat);
+}
+
+static void test_prov(void **state)
+{
+    struct otf_detect_catalog *cat = make_cat();
+    struct otf_formats_run_info info;
+    struct otf_fits_meta meta;
+    json_error_t jerr;
+    size_t len;
+    char *doc;
+    (void)state;
+    make_info(&info, &meta);
+    doc = render(w_prov, cat, &info, 0, &len);
+    golden("provenance.json", doc, len);
+    json_t *j = json_loadb(doc, len, 0, &jerr);
+    assert_non_null(j);
+    assert_non_null(json_object_get(json_object_get(j, "activity"), "otf:a1b2c3"));
+    assert_non_null(json_object_get(json_object_get(j, "entity"), "otf:a1b2c3_image"));
+    assert_non_null(json_object_get(json_object_get(j, "entity"), "otf:a1b2c3_catalogue"));
+    assert_non_null(json_object_get(json_object_get(j, "entity"), "otf:model_tiny"));
+    assert_non_null(json_object_get(json_object_get(j, "agent"), "otf:owner_alice"));
+    json_t *u1 = json_object_get(json_object_get(j, "used"), "_:u1");
+    assert_string_equal(json_string_value(json_object_get(u1, "prov:role")), "image");
+    json_t *act = json_object_get(json_object_get(j, "activity"), "otf:a1b2c3");
+    assert_string_equal(json_string_value(json_object_get(act, "prov:startTime")),
+                        "2025-03-01T12:00:00.123Z");
+    assert_string_equal(json_string_value(json_object_get(act, "otf:param_nms_second")), "-0.15");
+    json_decref(j);
+    free(doc);
+    doc = render(w_prov, cat, &info, 1, &len);
+    golden("provenance.provn", doc, len);
+    assert_non_null(strstr(doc, "activity(otf:a1b2c3, 2025-03-01T12:00:00.123Z, "
+                                "2025-03-01T12:00:04.223Z"));
+    assert_non_null(strstr(doc, "prov:location=\"B1 & <test>.fits\""));
+    free(doc);
+    otf_detect_catalog_free(cat);
+}
+
+/* ---- PNG ---- */
+
+static char *make_fits(int64_t w, int64_t h)
+{
+    char *path = otf_xasprintf("/tmp/otf_test_formats_%d.fits", (int)getpid());
+    fitsfile *f = NULL;
+    int st = 0;
+    long naxes[2] = {(long)w, (long)h};
+    float *row = otf_xmalloc((size_t)w * sizeof(float));
+
+    unlink(path);
+    fits_create_file(&f, path, &st);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &st);
+    for (int64_t y = 0; y < h && st == 0; y++) {
+        long fpix[2] = {1, (long)y + 1};
+        for (int64_t x = 0; x < w; x++) /* noise-like texture, a bright block at the top left */
+            row[x] = (x < 30 && y >= h - 30) ? 100.0f : (float)((x * 7 + y * 13) % 10);
+        if (y == 0)
+            row[w - 1] = NAN;
+        fits_write_pix(f, TFLOAT, fpix, (LONGLONG)w, row, &st);
+    }
+    fits_close_file(f, &st);
+    free(row);
+    assert_int_equal(st, 0);
+    return path;
+}
+
+static unsigned char *read_png(const char *path, unsigned *w, unsigned *h)
+{
+    png_image im;
+    unsigned char *buf;
+    memset(&im, 0, sizeof(im));
+    im.version = PNG_IMAGE_VERSION;
+    assert_true(png_image_begin_read_from_file(&im, path));
+    im.format = PNG_FORMAT_RGB;
+    buf = otf_xmalloc(PNG_IMAGE_SIZE(im));
+    assert_true(png_image_finish_read(&im, NULL, buf, 0, NULL));
+    *w = im.width;
+    *h = im.height;
+    return buf;
+}
+
+static void test_png(void **state)
+{
+    char *path = make_fits(300, 200);
+    char *out = otf_xasprintf("/tmp/otf_test_formats_%d.png", (int)getpid());
+    struct otf_fits_image *img = NULL;
+    struct otf_detect_catalog *cat = make_cat();
+    struct otf_formats_png_params p;
+    struct otf_formats_file of;
+    unsigned w, h;
+    unsigned char *px;
+    (void)state;
+    assert_int_equal(otf_fits_open_image(path, NULL, &img, NULL), OTF_OK);
+    otf_formats_png_params_init(&p);
+    p.max_side = 100; /* factor 3: 100 x 67 */
+    cat->n_cols = 0;  /* boxes */
+    cat->n = 1;
+    cat->rows[0].x = 149;
+    cat->rows[0].y = 98;
+    cat->rows[0].width = 30;
+    cat->rows[0].height = 30;
+    cat->geometry.img_w = 300;
+    cat->geometry.img_h = 200;
+    cat->geometry.roi[2] = 300;
+    cat->geometry.roi[3] = 200;
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_png(of.f, img, cat, &p, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    px = read_png(out, &w, &h);
+    assert_int_equal(w, 100);
+    assert_int_equal(h, 67);
+    /* the bright block (FITS top left, y high) is at the PNG's top left: north up */
+    assert_int_equal(px[(2 * w + 2) * 3], 255);
+    assert_true(px[((h - 3) * w + 2) * 3] < 255);
+    /* box centre (149, 98) -> reduced (49.5, 32.5); half size 5: left edge column 44/45 */
+    int found = 0;
+    for (unsigned y = 0; y < h; y++)
+        for (unsigned x = 40; x < 50; x++) {
+            unsigned char *c = px + (y * w + x) * 3;
+            if (c[0] == 0 && c[1] == 255 && c[2] == 0)
+                found = 1;
+        }
+    assert_true(found);
+    free(px);
+    /* asinh stretch and an out-of-range size */
+    p.stretch = OTF_FORMATS_STRETCH_ASINH;
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_png(of.f, img, NULL, &p, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    px = read_png(out, &w, &h);
+    assert_int_equal(px[(2 * w + 2) * 3], 255);
+    free(px);
+    p.max_side = 8;
+    assert_int_equal(otf_formats_write_png(stdout, img, NULL, &p, NULL), OTF_E_LIMIT);
+    otf_fits_close_image(img);
+    otf_detect_catalog_free(cat);
+    unlink(path);
+    unlink(out);
+    free(path);
+    free(out);
+}
+
+static void test_file_atomic(void **state)
+{
+    char *out = otf_xasprintf("/tmp/otf_test_formats_atomic_%d.txt", (int)getpid());
+    struct otf_formats_file of;
+    struct stat st;
+    struct otf_errbuf eb = {0};
+    (void)state;
+    unlink(out);
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    fputs("partial", of.f);
+    otf_formats_file_abort(&of);
+    assert_int_not_equal(stat(out, &st), 0); /* nothing left behind */
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    fputs("whole", of.f);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    assert_int_equal(stat(out, &st), 0);
+    assert_int_equal(st.st_size, 5);
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_equal(otf_formats_file_open(&of, "/nonexistent/dir/x.vot", &eb), OTF_E_IO);
+    unlink(out);
+    free(out);
+}
+
+static void test_column_ucd(void **state)
+{
+    (void)state;
+    assert_string_equal(otf_formats_column_ucd("ra"), "pos.eq.ra;meta.main");
+    assert_string_equal(otf_formats_column_ucd("bmaj"), "phys.angSize.smajAxis");
+    assert_null(otf_formats_column_ucd("nonsense"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_votable_tabledata),
+        cmocka_unit_test(test_votable_binary2),
+        cmocka_unit_test(test_ds9),
+        cmocka_unit_test(test_prov),
+        cmocka_unit_test(test_png),
+        cmocka_unit_test(test_file_atomic),
+        cmocka_unit_test(test_column_ucd),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
