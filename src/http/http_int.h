@@ -59,6 +59,10 @@ struct otf_http_server {
     pthread_t reap_thread;
     int has_reap_thread;
 
+    /* Serialises "is there room in the queue?" with the change that queues a job, so that
+     * concurrent requests of this process cannot overshoot queue.max_jobs. */
+    pthread_mutex_t queue_lock;
+
     atomic_llong n_requests; /* metrics */
     atomic_llong n_created;
     atomic_llong n_rejected;  /* 4xx/5xx answers */

@@ -394,8 +394,16 @@ static enum MHD_Result create_job(struct http_request *r)
             j->quote_us = 0;
         }
     }
-    if (rc == OTF_OK)
+    if (rc == OTF_OK && run) {
+        /* Room is checked again, atomically with the insert (see queue_lock). */
+        pthread_mutex_lock(&r->srv->queue_lock);
+        rc = check_queue_room(r, st, &eb);
+        if (rc == OTF_OK)
+            rc = otf_store_insert_job(st, j, &eb);
+        pthread_mutex_unlock(&r->srv->queue_lock);
+    } else if (rc == OTF_OK) {
         rc = otf_store_insert_job(st, j, &eb);
+    }
     if (rc != OTF_OK) {
         http_remove_job_files(r->srv, j->id); /* no job was created */
         ret = http_send_status(r, rc, &eb);
@@ -589,9 +597,16 @@ static enum MHD_Result change_phase(struct http_request *r, const char *id, cons
             rc = check_queue_room(r, st, &eb);
             if (rc == OTF_OK)
                 rc = check_runnable(r, j, &eb);
-        }
-        if (rc == OTF_OK)
+            if (rc == OTF_OK) {
+                pthread_mutex_lock(&r->srv->queue_lock);
+                rc = check_queue_room(r, st, &eb);
+                if (rc == OTF_OK)
+                    rc = otf_store_set_phase(st, id, from, to, NULL, NULL, &eb);
+                pthread_mutex_unlock(&r->srv->queue_lock);
+            }
+        } else {
             rc = otf_store_set_phase(st, id, from, to, NULL, NULL, &eb);
+        }
         if (rc == OTF_OK) {
             otf_log_info("http", "job %s %s -> %s", id, otf_uws_phase_name(j->phase),
                          otf_uws_phase_name(to));

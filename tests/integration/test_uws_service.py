@@ -1037,6 +1037,40 @@ class LimitsTest(ServerCase):
         for j in queued[1:] + [pending]:
             self.c.delete(f"/jobs/{j}")
 
+    def test_queue_bound_holds_under_concurrent_requests(self):
+        def queued():
+            return [i for i, _ in self.job_list(self.c, {"PHASE": "QUEUED"})]
+
+        for j in queued():  # start from an empty queue
+            self.c.post_form(f"/jobs/{j}/phase", {"PHASE": "ABORT"})
+        pending = [self.create(self.c, [("MODEL", self.model)], image=self.small)
+                   for _ in range(6)]
+        statuses = []
+        lock = threading.Lock()
+
+        def create():
+            mp = Multipart().field("MODEL", self.model).field("PHASE", "RUN")
+            r = self.c.post_multipart("/jobs", mp.file("image", "a.fits", data=self.small))
+            with lock:
+                statuses.append(r.status)
+
+        def run(job_id):
+            r = self.c.post_form(f"/jobs/{job_id}/phase", {"PHASE": "RUN"})
+            with lock:
+                statuses.append(r.status)
+
+        threads = [threading.Thread(target=create) for _ in range(12)]
+        threads += [threading.Thread(target=run, args=(j,)) for j in pending]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(sorted(set(statuses)), [303, 503])
+        self.assertEqual(statuses.count(303), 2, statuses)
+        self.assertEqual(len(queued()), 2, "queue.max_jobs overshot by concurrent requests")
+        for j in queued():
+            self.c.post_form(f"/jobs/{j}/phase", {"PHASE": "ABORT"})
+
 
 # =============================================================================================
 
