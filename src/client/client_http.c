@@ -272,8 +272,8 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 /* ---- one attempt ---- */
 
-static CURLcode attempt(struct otf_client *c, const struct client_req *q, struct xfer *x,
-                        struct curl_slist *hdrs)
+static CURLcode attempt(struct otf_client *c, const struct client_req *q, curl_mime *mime,
+                        struct xfer *x, struct curl_slist *hdrs)
 {
     CURL *h = c->curl;
     char *url = otf_xasprintf("%s%s", c->url, q->path);
@@ -311,8 +311,8 @@ static CURLcode attempt(struct otf_client *c, const struct client_req *q, struct
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, q->progress ? 0L : 1L);
-    if (q->mime) {
-        curl_easy_setopt(h, CURLOPT_MIMEPOST, q->mime);
+    if (mime) {
+        curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
     } else if (q->form) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->form);
     } else if (strcmp(method, "POST") == 0) {
@@ -403,13 +403,14 @@ enum otf_status client_perform(struct otf_client *c, const struct client_req *q,
                                struct client_resp *r, struct otf_client_error *err)
 {
     struct curl_slist *hdrs = NULL;
+    curl_mime *mime = NULL;
     enum otf_status rc = OTF_OK;
     CURLcode cc = CURLE_OK;
 
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     if (c->auth)
         hdrs = curl_slist_append(hdrs, c->auth);
-    if (q->mime || q->form)
+    if (q->build_mime || q->form)
         hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
     if (!hdrs)
         return client_fail(err, OTF_E_NOMEM, 0, "out of memory");
@@ -428,7 +429,16 @@ enum otf_status client_perform(struct otf_client *c, const struct client_req *q,
                 goto out;
             }
         }
-        cc = attempt(c, q, &x, hdrs);
+        if (q->build_mime) {
+            curl_easy_reset(c->curl); /* drops the handle's pointer to the previous body */
+            curl_mime_free(mime);
+            mime = q->build_mime(c->curl, q->mime_ctx, err);
+            if (!mime) {
+                rc = err ? err->code : OTF_E_NOMEM;
+                goto out;
+            }
+        }
+        cc = attempt(c, q, mime, &x, hdrs);
         r->status = x.status;
         if (cc != CURLE_OK) {
             if (r->cancelled) {
@@ -491,6 +501,9 @@ enum otf_status client_perform(struct otf_client *c, const struct client_req *q,
         rc = http_error(r, err);
     }
 out:
+    /* The handle keeps a pointer to the last body until its next reset. */
+    curl_easy_reset(c->curl);
+    curl_mime_free(mime);
     curl_slist_free_all(hdrs);
     return rc;
 }

@@ -23,10 +23,12 @@ struct otf_client {
 
 /* One HTTP exchange. Zero fields mean "not used". */
 struct client_req {
-    const char *method;    /* "GET" (default), "POST", "DELETE" */
-    const char *path;      /* path below the base URL, with its query, already encoded */
-    const char *form;      /* application/x-www-form-urlencoded body */
-    curl_mime *mime;       /* multipart body (borrowed) */
+    const char *method; /* "GET" (default), "POST", "DELETE" */
+    const char *path;   /* path below the base URL, with its query, already encoded */
+    const char *form;   /* application/x-www-form-urlencoded body */
+    /* multipart body, built afresh for each attempt: a body already sent is not replayed */
+    curl_mime *(*build_mime)(CURL *h, const void *ctx, struct otf_client_error *err);
+    const void *mime_ctx;
     int is_create;         /* POST /jobs: retried only when nothing can have been created */
     long extra_timeout_ms; /* added to the request timeout (WAIT) */
     int is_transfer;       /* upload/download: stall timeout instead of a total timeout */

@@ -59,18 +59,60 @@ static enum otf_status id_from_location(const char *loc, char **out, struct otf_
     return OTF_OK;
 }
 
+static curl_mime *build_submit(CURL *h, const void *ctx, struct otf_client_error *err)
+{
+    const struct otf_client_submit *s = ctx;
+    curl_mime *m = curl_mime_init(h);
+    curl_mimepart *part;
+
+    if (!m) {
+        client_fail(err, OTF_E_NOMEM, 0, "cannot build the request");
+        return NULL;
+    }
+    if (add_field(m, "MODEL", s->model, err) != OTF_OK ||
+        add_field(m, "PRECISION", s->precision, err) != OTF_OK ||
+        add_field(m, "RUNID", s->run_id, err) != OTF_OK ||
+        add_field(m, "IMAGE_URL", s->image_url, err) != OTF_OK)
+        goto fail;
+    for (size_t i = 0; i < s->n_params; i++) {
+        if (add_field(m, s->params[i].name, s->params[i].value ? s->params[i].value : "", err) !=
+            OTF_OK)
+            goto fail;
+    }
+    if (s->run && add_field(m, "PHASE", "RUN", err) != OTF_OK)
+        goto fail;
+    if (s->image_path) {
+        /* curl reads the file as it sends it: the upload is never held in memory. */
+        part = curl_mime_addpart(m);
+        if (!part || curl_mime_name(part, "image") != CURLE_OK ||
+            curl_mime_filedata(part, s->image_path) != CURLE_OK ||
+            curl_mime_type(part, "application/fits") != CURLE_OK) {
+            client_fail(err, OTF_E_IO, 0, "cannot attach %s", s->image_path);
+            goto fail;
+        }
+    }
+    return m;
+fail:
+    curl_mime_free(m);
+    return NULL;
+}
+
 enum otf_status otf_client_create_job(struct otf_client *c, const struct otf_client_submit *s,
                                       char **job_id, struct otf_client_error *err)
 {
     struct client_req q = {.method = "POST", .path = "/jobs", .is_create = 1};
     struct client_resp r;
-    curl_mime *m = NULL;
-    curl_mimepart *part;
     struct stat sb;
     FILE *f;
     enum otf_status rc = OTF_OK;
 
     client_resp_init(&r);
+    for (size_t i = 0; i < s->n_params; i++) {
+        if (!s->params[i].name || !*s->params[i].name) {
+            rc = client_fail(err, OTF_E_INVAL, 0, "empty parameter name");
+            goto out;
+        }
+    }
     if (s->image_path) {
         /* Fail here, with the file's name, rather than half-way into a transfer. */
         f = fopen(s->image_path, "rb");
@@ -82,40 +124,10 @@ enum otf_status otf_client_create_job(struct otf_client *c, const struct otf_cli
             goto out;
         }
         fclose(f);
-    }
-    m = curl_mime_init(c->curl);
-    if (!m) {
-        rc = client_fail(err, OTF_E_NOMEM, 0, "cannot build the request");
-        goto out;
-    }
-    if ((rc = add_field(m, "MODEL", s->model, err)) != OTF_OK ||
-        (rc = add_field(m, "PRECISION", s->precision, err)) != OTF_OK ||
-        (rc = add_field(m, "RUNID", s->run_id, err)) != OTF_OK ||
-        (rc = add_field(m, "IMAGE_URL", s->image_url, err)) != OTF_OK)
-        goto out;
-    for (size_t i = 0; i < s->n_params; i++) {
-        if (!s->params[i].name || !*s->params[i].name) {
-            rc = client_fail(err, OTF_E_INVAL, 0, "empty parameter name");
-            goto out;
-        }
-        if ((rc = add_field(m, s->params[i].name, s->params[i].value ? s->params[i].value : "",
-                            err)) != OTF_OK)
-            goto out;
-    }
-    if (s->run && (rc = add_field(m, "PHASE", "RUN", err)) != OTF_OK)
-        goto out;
-    if (s->image_path) {
-        /* curl reads the file as it sends it: the upload is never held in memory. */
-        part = curl_mime_addpart(m);
-        if (!part || curl_mime_name(part, "image") != CURLE_OK ||
-            curl_mime_filedata(part, s->image_path) != CURLE_OK ||
-            curl_mime_type(part, "application/fits") != CURLE_OK) {
-            rc = client_fail(err, OTF_E_IO, 0, "cannot attach %s", s->image_path);
-            goto out;
-        }
         q.is_transfer = 1;
     }
-    q.mime = m;
+    q.build_mime = build_submit;
+    q.mime_ctx = s;
     q.progress = s->progress;
     q.progress_user = s->progress_user;
     q.progress_upload = 1;
@@ -129,7 +141,6 @@ enum otf_status otf_client_create_job(struct otf_client *c, const struct otf_cli
     }
     rc = id_from_location(r.location, job_id, err);
 out:
-    curl_mime_free(m);
     client_resp_cleanup(&r);
     return rc;
 }

@@ -370,6 +370,7 @@ static struct otf_client *client_for(const struct server *s, long timeout_ms, in
     o.timeout_ms = timeout_ms;
     o.max_retries = retries;
     o.retry_base_ms = 50;
+    o.stall_timeout_s = 3;
     assert_int_equal(otf_client_open(&o, &c, NULL), OTF_OK);
     return c;
 }
@@ -511,6 +512,44 @@ static void test_http_create_and_timeout(void **state)
     server_stop(&s);
 }
 
+/* A creation refused with 503 is sent again whole after Retry-After: the upload is rebuilt,
+ * not replayed from a consumed body (which left the second request without its body). */
+static void test_http_create_retried_after_503(void **state)
+{
+    static const struct answer script[] = {
+        {"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Type: application/json",
+         "{\"error\":\"the queue is full (1 jobs): retry later\",\"status\":503}"},
+        {"HTTP/1.1 303 See Other\r\nLocation: /jobs/second", ""},
+    };
+    struct server s;
+    struct otf_client *c;
+    struct otf_client_error e = {0};
+    struct otf_client_submit sub = {0};
+    char *id = NULL, path[] = "/tmp/otf-test-client-XXXXXX";
+    int fd = mkstemp(path);
+    char block[4096];
+    (void)state;
+
+    assert_true(fd >= 0);
+    memset(block, 'x', sizeof block);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    close(fd);
+    server_start(&s, script, 2);
+    c = client_for(&s, 2000, 2);
+    sub.image_path = path;
+    sub.model = "tiny";
+    sub.run = 1;
+    assert_int_equal(otf_client_create_job(c, &sub, &id, &e), OTF_OK);
+    assert_string_equal(id, "second");
+    assert_int_equal(s.served, 2);
+    assert_non_null(strstr(s.requests[1], "POST /jobs HTTP/1.1"));
+    free(id);
+    unlink(path);
+    otf_client_close(c);
+    server_stop(&s);
+}
+
 static void test_http_refused(void **state)
 {
     struct otf_client_options o = {0};
@@ -563,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_http_busy_gives_up),
         cmocka_unit_test(test_http_errors),
         cmocka_unit_test(test_http_create_and_timeout),
+        cmocka_unit_test(test_http_create_retried_after_503),
         cmocka_unit_test(test_http_refused),
     };
     otf_uws_global_init();
