@@ -132,7 +132,46 @@ static enum otf_status finish(struct otf_fits_wcs *w, int64_t width, int64_t hei
     return OTF_OK;
 }
 
-/* `cards` is modified by wcspih (it is a flex buffer). */
+/* wcspih's scanner lets a string value run on past its card when the closing quote is missing
+ * ("CTYPE1  = 'RA" then "CTYPE2  = 'DEC--ZEA'" overflows ctype[72] in wcslib 7.12: a
+ * fortify abort found by fuzzing). Such cards are blanked, and so are control bytes, before
+ * wcspih sees the header. Returns the number of cards blanked. */
+static int sanitize_cards(char *cards, int nkeys)
+{
+    int n_blanked = 0;
+
+    for (int k = 0; k < nkeys; k++) {
+        char *c = cards + (size_t)k * 80;
+        int i = 10, closed = 1;
+        for (int j = 0; j < 80; j++)
+            if ((unsigned char)c[j] < 0x20 || (unsigned char)c[j] > 0x7e)
+                c[j] = ' ';
+        if (c[8] != '=' || c[9] != ' ')
+            continue;
+        while (i < 80 && c[i] == ' ')
+            i++;
+        if (i < 80 && c[i] == '\'') {
+            closed = 0;
+            for (i++; i < 80; i++) {
+                if (c[i] != '\'')
+                    continue;
+                if (i + 1 < 80 && c[i + 1] == '\'') {
+                    i++; /* '' is a quote inside the string */
+                    continue;
+                }
+                closed = 1;
+                break;
+            }
+        }
+        if (!closed) {
+            memset(c, ' ', 80);
+            n_blanked++;
+        }
+    }
+    return n_blanked;
+}
+
+/* `cards` (nkeys x 80 bytes) is modified: sanitised, then used as wcspih's scanner buffer. */
 static enum otf_status build(char *cards, int nkeys, int64_t width, int64_t height,
                              struct otf_fits_wcs **out, struct otf_errbuf *eb)
 {
@@ -143,6 +182,7 @@ static enum otf_status build(char *cards, int nkeys, int64_t width, int64_t heig
     enum otf_status rc = OTF_OK;
 
     pthread_once(&g_once, init_once);
+    sanitize_cards(cards, nkeys);
     pthread_mutex_lock(&g_parse_lock);
     st = wcspih(cards, nkeys, WCSHDR_all, 0, &nreject, &nwcs, &all);
     if (st) {

@@ -1141,6 +1141,21 @@ static void test_wcs_axes_and_invalid(void **state)
         assert_non_null(strstr(eb.msg, "no celestial WCS"));
     }
     {
+        /* An unterminated string followed by another string card: wcslib 7.12's scanner ran
+         * the first string on into the next card and overflowed ctype[72] (an abort). */
+        const char *h[] = {"CTYPE1  = 'RA", "CTYPE2  = 'DEC--ZEA'", "CRPIX1  = 1",
+                           "CTYPE3  = 'it''s'", NULL};
+        w = wcs_of(h, OTF_E_FORMAT, &eb);
+        assert_null(w);
+    }
+    {
+        /* Quotes inside a string ('') and control bytes do not blank a good card. */
+        const char *h[] = {"CTYPE1  = 'RA---TAN'", "CTYPE2  = 'DEC--TAN'", "OBJECT  = 'M''31\t'",
+                           "CDELT1  = -0.1",       "CDELT2  = 0.1",        NULL};
+        w = wcs_of(h, OTF_OK, &eb);
+        otf_fits_free_wcs(w);
+    }
+    {
         const char *h[] = {"OBJECT  = 'nothing'", NULL};
         w = wcs_of(h, OTF_E_FORMAT, &eb);
         assert_null(w);
