@@ -59,9 +59,10 @@ struct otf_http_server {
     pthread_t reap_thread;
     int has_reap_thread;
 
-    /* Serialises "is there room in the queue?" with the change that queues a job, so that
-     * concurrent requests of this process cannot overshoot queue.max_jobs. */
-    pthread_mutex_t queue_lock;
+    /* Serialises the admission checks (room in the queue, owner quota) with the change they
+     * admit (insert, queueing), so that concurrent requests of this process cannot overshoot
+     * queue.max_jobs or uws.owner_max_jobs/owner_max_bytes. */
+    pthread_mutex_t admit_lock;
 
     atomic_llong n_requests; /* metrics */
     atomic_llong n_created;

@@ -282,6 +282,13 @@ static enum otf_status check_runnable(struct http_request *r, struct otf_job *j,
     return rc;
 }
 
+/* 1 when the caller is an owner with a job or disk quota to enforce. */
+static int has_quota(const struct http_request *r)
+{
+    const struct otf_uws_params *u = &r->srv->p.uws;
+    return r->owner && (u->owner_max_jobs != 0 || u->owner_max_bytes != 0);
+}
+
 static enum otf_status check_quota(struct http_request *r, struct otf_store *st, int64_t add_bytes,
                                    struct otf_errbuf *eb)
 {
@@ -394,13 +401,15 @@ static enum MHD_Result create_job(struct http_request *r)
             j->quote_us = 0;
         }
     }
-    if (rc == OTF_OK && run) {
-        /* Room is checked again, atomically with the insert (see queue_lock). */
-        pthread_mutex_lock(&r->srv->queue_lock);
-        rc = check_queue_room(r, st, &eb);
+    if (rc == OTF_OK && (run || has_quota(r))) {
+        /* Quota and queue room are counted again, atomically with the insert (admit_lock). */
+        pthread_mutex_lock(&r->srv->admit_lock);
+        rc = check_quota(r, st, r->upload_bytes, &eb);
+        if (rc == OTF_OK && run)
+            rc = check_queue_room(r, st, &eb);
         if (rc == OTF_OK)
             rc = otf_store_insert_job(st, j, &eb);
-        pthread_mutex_unlock(&r->srv->queue_lock);
+        pthread_mutex_unlock(&r->srv->admit_lock);
     } else if (rc == OTF_OK) {
         rc = otf_store_insert_job(st, j, &eb);
     }
@@ -598,11 +607,11 @@ static enum MHD_Result change_phase(struct http_request *r, const char *id, cons
             if (rc == OTF_OK)
                 rc = check_runnable(r, j, &eb);
             if (rc == OTF_OK) {
-                pthread_mutex_lock(&r->srv->queue_lock);
+                pthread_mutex_lock(&r->srv->admit_lock);
                 rc = check_queue_room(r, st, &eb);
                 if (rc == OTF_OK)
                     rc = otf_store_set_phase(st, id, from, to, NULL, NULL, &eb);
-                pthread_mutex_unlock(&r->srv->queue_lock);
+                pthread_mutex_unlock(&r->srv->admit_lock);
             }
         } else {
             rc = otf_store_set_phase(st, id, from, to, NULL, NULL, &eb);

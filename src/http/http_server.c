@@ -626,7 +626,7 @@ enum otf_status otf_http_server_start(const struct otf_http_server_params *p,
     pthread_mutex_init(&srv->wait_lock, NULL);
     pthread_cond_init(&srv->wait_cond, NULL);
     pthread_mutex_init(&srv->reap_lock, NULL);
-    pthread_mutex_init(&srv->queue_lock, NULL);
+    pthread_mutex_init(&srv->admit_lock, NULL);
     pthread_cond_init(&srv->reap_cond, NULL);
     pthread_key_create(&srv->store_key, store_destroy);
     srv->jobs_dir = otf_xasprintf("%s/jobs", p->data_dir);
@@ -722,7 +722,7 @@ void otf_http_server_stop(struct otf_http_server *srv)
     pthread_mutex_destroy(&srv->wait_lock);
     pthread_cond_destroy(&srv->wait_cond);
     pthread_mutex_destroy(&srv->reap_lock);
-    pthread_mutex_destroy(&srv->queue_lock);
+    pthread_mutex_destroy(&srv->admit_lock);
     pthread_cond_destroy(&srv->reap_cond);
     free(srv->jobs_dir);
     free(srv->tmp_dir);

@@ -1161,6 +1161,55 @@ class AuthTest(ServerCase):
 # =============================================================================================
 
 
+class QuotaTest(ServerCase):
+    """Per-owner job quota (uws.owner_max_jobs) under concurrent requests."""
+
+    MAX_JOBS = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = cls.make_tmp()
+        tf = cls.tmp / "tokens"
+        tf.write_text(f"{sha256(b'tok-quota-carol')} carol\n")
+        cls.srv = cls.start_server(cls.tmp, "quota", "--http.tokens_file", tf,
+                                   "--uws.owner_max_jobs", cls.MAX_JOBS)
+        cls.c = cls.srv.client("tok-quota-carol")
+        cls.model = cls.c.get("/models", accept="application/json").json()["models"][0]["id"]
+        cls.small = make_fits(32, 32)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_owner_job_quota_holds_under_concurrent_creations(self):
+        statuses = []
+        lock = threading.Lock()
+
+        def create():
+            mp = Multipart().field("MODEL", self.model)
+            r = self.c.post_multipart("/jobs", mp.file("image", "a.fits", data=self.small))
+            with lock:
+                statuses.append(r)
+
+        threads = [threading.Thread(target=create) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(sum(r.status == 303 for r in statuses), self.MAX_JOBS,
+                         [r.status for r in statuses])
+        for r in statuses:
+            if r.status != 303:
+                self.assert_error(r, 403, "quota")
+        self.assertEqual(len(self.job_ids(self.c)), self.MAX_JOBS)
+        self.assertEqual(sorted(p.name for p in (self.srv.data_dir / "jobs").iterdir()),
+                         sorted(self.job_ids(self.c)), "files of refused jobs were kept")
+
+
+# =============================================================================================
+
+
 class DurabilityTest(ServerCase):
     """kill -9 right after a burst of accepted creations: a restart loses none of them."""
 
