@@ -289,23 +289,29 @@ static int has_quota(const struct http_request *r)
     return r->owner && (u->owner_max_jobs != 0 || u->owner_max_bytes != 0);
 }
 
-static enum otf_status check_quota(struct http_request *r, struct otf_store *st, int64_t add_bytes,
+/* Owner quota for a new job (`existing` NULL) or for a new image of an existing job, which
+ * replaces that job's input bytes and adds no job. */
+static enum otf_status check_quota(struct http_request *r, struct otf_store *st,
+                                   const struct otf_job *existing, int64_t add_bytes,
                                    struct otf_errbuf *eb)
 {
     const struct otf_uws_params *u = &r->srv->p.uws;
+    const char *owner = existing ? existing->owner : r->owner;
     int64_t n = 0, bytes = 0;
     enum otf_status rc;
 
-    if (!r->owner || (u->owner_max_jobs == 0 && u->owner_max_bytes == 0))
+    if (!owner || (u->owner_max_jobs == 0 && u->owner_max_bytes == 0))
         return OTF_OK;
-    if ((rc = otf_store_count_jobs(st, r->owner, 0, &n, &bytes, eb)) != OTF_OK)
+    if ((rc = otf_store_count_jobs(st, owner, 0, &n, &bytes, eb)) != OTF_OK)
         return rc;
-    if (u->owner_max_jobs && n >= u->owner_max_jobs)
-        return OTF_FAIL(eb, OTF_E_AUTH, "quota: owner %s already has %lld jobs (limit %lld)",
-                        r->owner, (long long)n, (long long)u->owner_max_jobs);
+    if (existing)
+        bytes -= existing->upload_bytes;
+    else if (u->owner_max_jobs && n >= u->owner_max_jobs)
+        return OTF_FAIL(eb, OTF_E_AUTH, "quota: owner %s already has %lld jobs (limit %lld)", owner,
+                        (long long)n, (long long)u->owner_max_jobs);
     if (u->owner_max_bytes && bytes + add_bytes > u->owner_max_bytes)
-        return OTF_FAIL(eb, OTF_E_AUTH, "quota: owner %s would use %lld bytes (limit %lld)",
-                        r->owner, (long long)(bytes + add_bytes), (long long)u->owner_max_bytes);
+        return OTF_FAIL(eb, OTF_E_AUTH, "quota: owner %s would use %lld bytes (limit %lld)", owner,
+                        (long long)(bytes + add_bytes), (long long)u->owner_max_bytes);
     return OTF_OK;
 }
 
@@ -387,7 +393,7 @@ static enum MHD_Result create_job(struct http_request *r)
     if (rc == OTF_OK && (v = http_field(r, "DESTRUCTION")) != NULL)
         rc = parse_destruction(r, j, v, &j->destruction_us, &eb);
     if (rc == OTF_OK)
-        rc = check_quota(r, st, r->upload_bytes, &eb);
+        rc = check_quota(r, st, NULL, r->upload_bytes, &eb);
     if (rc == OTF_OK && run)
         rc = check_queue_room(r, st, &eb);
     if (rc == OTF_OK)
@@ -404,7 +410,7 @@ static enum MHD_Result create_job(struct http_request *r)
     if (rc == OTF_OK && (run || has_quota(r))) {
         /* Quota and queue room are counted again, atomically with the insert (admit_lock). */
         pthread_mutex_lock(&r->srv->admit_lock);
-        rc = check_quota(r, st, r->upload_bytes, &eb);
+        rc = check_quota(r, st, NULL, r->upload_bytes, &eb);
         if (rc == OTF_OK && run)
             rc = check_queue_room(r, st, &eb);
         if (rc == OTF_OK)
@@ -682,7 +688,7 @@ static enum MHD_Result update_settable(struct http_request *r, const char *id, c
         if (rc == OTF_OK)
             rc = collect_params(r, j, &eb);
         if (rc == OTF_OK && r->upload_path)
-            rc = check_quota(r, st, r->upload_bytes, &eb);
+            rc = check_quota(r, st, j, r->upload_bytes, &eb);
         if (rc == OTF_OK)
             rc = adopt_upload(r, j, &eb);
         if (rc == OTF_OK)

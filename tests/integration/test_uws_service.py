@@ -1182,6 +1182,23 @@ class QuotaTest(ServerCase):
         cls.srv.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def setUp(self):
+        for j in self.job_ids(self.c):  # each test starts with no job
+            self.assertEqual(self.c.delete(f"/jobs/{j}").status, 303)
+
+    def test_image_added_to_a_job_at_the_quota(self):
+        jobs = [self.create(self.c, [("MODEL", self.model)], form=True)
+                for _ in range(self.MAX_JOBS)]
+        r = self.create(self.c, [("MODEL", self.model)], form=True, expect=403)
+        self.assert_error(r, 403, "quota")
+        # Completing one of the owner's own jobs adds no job: it is not a quota matter.
+        mp = Multipart().file("image", "a.fits", data=self.small)
+        r = self.c.post_multipart(f"/jobs/{jobs[0]}/parameters", mp)
+        self.assertEqual(r.status, 303, r)
+        self.assertIn("image", self.params_of(self.job(self.c, jobs[0])[0]))
+        r = self.c.post_form(f"/jobs/{jobs[1]}/parameters", {"THRESHOLD": "0.3"})
+        self.assertEqual(r.status, 303, r)
+
     def test_owner_job_quota_holds_under_concurrent_creations(self):
         statuses = []
         lock = threading.Lock()
