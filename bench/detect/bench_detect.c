@@ -1,0 +1,233 @@
+/* bench_detect: the detection pipeline's time per stage and its memory on one image.
+ *
+ *   bench_detect field OUT.fits N [SEED]     writes an N x N float32 SDC1-like test field
+ *                                            (noise + Gaussian sources), row by row
+ *   bench_detect run --model DIR --image F.fits [--backend B] [--batch N] [--threads N]
+ *                [--precision P] [--patch P --overlap O]
+ *
+ * `run` prints one JSON line: every stage's wall time (bounds, read, patch, forward, collect,
+ * finish), the share of everything but the forward pass, patches, rows, and the process's peak
+ * RSS above the RSS measured once the model and the engine are loaded (the model's own
+ * memory). --patch/--overlap override the manifest (same network, other patch size). */
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "detect/detect.h"
+
+static double rss_now_mib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+static double rss_peak_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* xorshift64* uniform in (0, 1) */
+static double urand(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return ((double)((*s * 2685821657736338717ULL) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gauss(uint64_t *s)
+{
+    return sqrt(-2 * log(urand(s))) * cos(2 * M_PI * urand(s));
+}
+
+/* Noise of 0.36 uJy/beam (SDC1 B1 1000 h) plus one 2.5-px-beam source per ~2000 pixels with
+ * peak fluxes from 2 to 200 uJy; a SIN header centred on RA 0, Dec -30 with 0.6" pixels. */
+static int make_field(const char *path, long n, uint64_t seed)
+{
+    fitsfile *f = NULL;
+    int st = 0;
+    long naxes[2] = {n, n};
+    long n_src = n * n / 2000, band = 64;
+    float *rows = malloc((size_t)n * (size_t)band * sizeof(float));
+    double *sx = malloc((size_t)n_src * sizeof(double)),
+           *sy = malloc((size_t)n_src * sizeof(double));
+    double *sf = malloc((size_t)n_src * sizeof(double));
+    double sigma = 2.5 / 2.3548, crpix = n / 2.0 + 1;
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+
+    if (!rows || !sx || !sy || !sf)
+        return 1;
+    for (long i = 0; i < n_src; i++) {
+        sx[i] = urand(&s) * (double)n;
+        sy[i] = urand(&s) * (double)n;
+        sf[i] = 2e-6 * pow(100.0, urand(&s));
+    }
+    remove(path);
+    fits_create_file(&f, path, &st);
+    fits_create_img(f, FLOAT_IMG, 2, naxes, &st);
+    fits_update_key_str(f, "CTYPE1", "RA---SIN", NULL, &st);
+    fits_update_key_str(f, "CTYPE2", "DEC--SIN", NULL, &st);
+    fits_update_key_dbl(f, "CRVAL1", 0.0, -12, NULL, &st);
+    fits_update_key_dbl(f, "CRVAL2", -30.0, -12, NULL, &st);
+    fits_update_key_dbl(f, "CRPIX1", crpix, -12, NULL, &st);
+    fits_update_key_dbl(f, "CRPIX2", crpix, -12, NULL, &st);
+    fits_update_key_dbl(f, "CDELT1", -0.6 / 3600, -12, NULL, &st);
+    fits_update_key_dbl(f, "CDELT2", 0.6 / 3600, -12, NULL, &st);
+    fits_update_key_str(f, "RADESYS", "FK5", NULL, &st);
+    fits_update_key_dbl(f, "EQUINOX", 2000.0, -6, NULL, &st);
+    fits_update_key_str(f, "BUNIT", "JY/BEAM", NULL, &st);
+    for (long y0 = 0; y0 < n && st == 0; y0 += band) {
+        long nb = y0 + band > n ? n - y0 : band;
+        for (long i = 0; i < n * nb; i++)
+            rows[i] = (float)(0.36e-6 * gauss(&s));
+        for (long k = 0; k < n_src; k++) { /* sources whose 4-sigma box reaches this band */
+            if (sy[k] + 5 * sigma < (double)y0 || sy[k] - 5 * sigma >= (double)(y0 + nb))
+                continue;
+            long xa = (long)fmax(0, sx[k] - 5 * sigma), xb = (long)fmin(n - 1, sx[k] + 5 * sigma);
+            long ya = (long)fmax(y0, sy[k] - 5 * sigma),
+                 yb = (long)fmin(y0 + nb - 1, sy[k] + 5 * sigma);
+            for (long y = ya; y <= yb; y++)
+                for (long x = xa; x <= xb; x++) {
+                    double dx = x - sx[k], dy = y - sy[k];
+                    rows[(y - y0) * n + x] +=
+                        (float)(sf[k] * exp(-(dx * dx + dy * dy) / (2 * sigma * sigma)));
+                }
+        }
+        long fpix[2] = {1, y0 + 1};
+        fits_write_pix(f, TFLOAT, fpix, (LONGLONG)(n * nb), rows, &st);
+    }
+    fits_close_file(f, &st);
+    free(rows);
+    free(sx);
+    free(sy);
+    free(sf);
+    if (st) {
+        fits_report_error(stderr, st);
+        return 1;
+    }
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *model = NULL, *image = NULL, *backend = "auto", *precision = "fp32";
+    int batch = 8, threads = 0, patch = 0, overlap = -1;
+    struct otf_errbuf eb = {0};
+    struct otf_model_manifest *m = NULL;
+    struct otf_model_net *net = NULL;
+    struct otf_fits_image *img = NULL;
+    struct otf_fits_wcs *wcs = NULL;
+    struct otf_engine *eng = NULL;
+    struct otf_engine_params ep;
+    struct otf_detect_config cfg;
+    struct otf_detect_catalog *cat = NULL;
+    struct otf_detect_timings t;
+    struct otf_detect_run_params rp = {0};
+    double rss_model;
+
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--model") == 0)
+            model = argv[i + 1];
+        else if (strcmp(argv[i], "--image") == 0)
+            image = argv[i + 1];
+        else if (strcmp(argv[i], "--backend") == 0)
+            backend = argv[i + 1];
+        else if (strcmp(argv[i], "--precision") == 0)
+            precision = argv[i + 1];
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--patch") == 0)
+            patch = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--overlap") == 0)
+            overlap = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "bench_detect: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model || !image) {
+        fprintf(stderr, "bench_detect run --model DIR --image F.fits [...]\n");
+        return 2;
+    }
+    if (otf_model_load_dir(model, &m, &net, &eb) != OTF_OK) {
+        fprintf(stderr, "bench_detect: %s\n", eb.msg);
+        return 1;
+    }
+    if (patch > 0) {
+        m->infer_patch_w = m->infer_patch_h = patch;
+        if (overlap >= 0)
+            m->overlap_pix = overlap;
+    }
+    otf_engine_params_init(&ep);
+    ep.backend = backend;
+    if (otf_engine_precision_parse(precision, &ep.precision) != OTF_OK ||
+        otf_detect_config_from_model(m, net, &cfg, &eb) != OTF_OK) {
+        fprintf(stderr, "bench_detect: %s\n", eb.msg);
+        return 1;
+    }
+    ep.batch_max = batch;
+    ep.in_w = cfg.patch_w;
+    ep.in_h = cfg.patch_h;
+    ep.n_threads = threads;
+    ep.input_bias = m->input_bias;
+    if (otf_engine_new(net, &ep, &eng, &eb) != OTF_OK ||
+        otf_fits_open_image(image, NULL, &img, &eb) != OTF_OK ||
+        otf_fits_read_wcs(img, &wcs, &eb) != OTF_OK) {
+        fprintf(stderr, "bench_detect: %s\n", eb.msg);
+        return 1;
+    }
+    rss_model = rss_now_mib(); /* model weights + engine buffers, before any pixel is read */
+    rp.batch = batch;
+    if (otf_detect_run_image(eng, img, wcs, &cfg, &rp, &cat, &t, &eb) != OTF_OK) {
+        fprintf(stderr, "bench_detect: %s\n", eb.msg);
+        return 1;
+    }
+    int64_t w, h;
+    otf_fits_image_size(img, &w, &h);
+    int64_t other = t.bounds_us + t.read_us + t.patch_us + t.collect_us + t.finish_us;
+    printf("{\"image\": \"%lldx%lld\", \"patch\": %d, \"overlap\": %d, \"backend\": \"%s\", "
+           "\"precision\": \"%s\", \"batch\": %d, \"patches\": %lld, \"rows\": %zu, "
+           "\"candidates\": %zu, \"bounds_s\": %.4f, \"read_s\": %.4f, \"patch_s\": %.4f, "
+           "\"forward_s\": %.3f, \"collect_s\": %.4f, \"finish_s\": %.4f, \"total_s\": %.3f, "
+           "\"non_forward_pct\": %.2f, \"engine_mib\": %.1f, \"rss_model_mib\": %.1f, "
+           "\"rss_peak_mib\": %.1f, \"rss_above_model_mib\": %.1f}\n",
+           (long long)w, (long long)h, cfg.patch_w, cfg.overlap_pix, otf_engine_backend_name(eng),
+           precision, batch, (long long)t.n_patches, cat->n, cat->n_candidates, t.bounds_us / 1e6,
+           t.read_us / 1e6, t.patch_us / 1e6, t.forward_us / 1e6, t.collect_us / 1e6,
+           t.finish_us / 1e6, t.total_us / 1e6,
+           t.forward_us > 0 ? 100.0 * (double)other / (double)t.forward_us : 0.0,
+           (double)otf_engine_memory_bytes(eng) / 1048576.0, rss_model, rss_peak_mib(),
+           rss_peak_mib() - rss_model);
+    otf_detect_catalog_free(cat);
+    otf_engine_free(eng);
+    otf_fits_free_wcs(wcs);
+    otf_fits_close_image(img);
+    otf_model_net_free(net);
+    otf_model_manifest_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "field") == 0)
+        return make_field(argv[2], atol(argv[3]), argc > 4 ? (uint64_t)atoll(argv[4]) : 1);
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return run(argc - 2, argv + 2);
+    fprintf(stderr, "usage: bench_detect field OUT.fits N [SEED] | run --model DIR --image F "
+                    "[--backend B] [--batch N] [--threads N] [--patch P --overlap O]\n");
+    return 2;
+}
