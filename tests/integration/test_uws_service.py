@@ -464,6 +464,26 @@ class UwsServiceTest(ServerCase):
         self.assertEqual([j["jobId"] for j in doc["jobs"]][:2], [c_, b])
         self.assertEqual(doc["jobs"][0]["phase"], "ABORTED")
 
+    def test_awkward_values_keep_documents_valid(self):
+        # Markup, control characters, bytes that are not UTF-8, long values: escaped or
+        # replaced, never a broken document.
+        for body in (b"RUNID=a%3Cb%3E%26%22%27&NOTE=%5D%5D%3E", b"RUNID=x%01y&NOTE=%1B%5B0m",
+                     b"RUNID=%FF%FE&NOTE=%C3%28", "RUNID=é漢字".encode(),
+                     b"RUNID=" + b"r" * 5000):
+            with self.subTest(body=body[:40]):
+                r = self.c.request("POST", "/jobs", body=b"MODEL=" + self.model.encode() + b"&"
+                                   + body, headers={"Content-Type":
+                                                    "application/x-www-form-urlencoded"})
+                if r.status != 303:
+                    self.assert_error(r, 400)
+                    continue
+                job_id = r.header("Location").rsplit("/", 1)[1]
+                self.job(self.c, job_id)
+                self.assertEqual(self.c.get(f"/jobs/{job_id}", accept="application/json")
+                                 .json()["jobId"], job_id)
+                validate(self.c.get(f"/jobs/{job_id}/parameters").body, "UWS-v1.1.xsd")
+        self.job_list(self.c)
+
     # ---- the job document and its sub-resources ----
 
     def test_job_document_json(self):
@@ -651,6 +671,21 @@ class UwsServiceTest(ServerCase):
         self.assertEqual(r.status, 200, r)
         self.assertLess(r.elapsed, 15.0, "WAIT did not return on the phase change")
         self.assertEqual(self.check_job_doc(r.body, job_id)[1].phase, "ABORTED")
+
+    def test_wait_returns_when_the_job_is_deleted(self):
+        job_id = self.new_pending()
+        out = {}
+
+        def waiter():
+            out["r"] = self.c.get(f"/jobs/{job_id}", params={"WAIT": "25"}, timeout=90)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(1.5)
+        self.assertEqual(self.c.delete(f"/jobs/{job_id}").status, 303)
+        t.join(90)
+        self.assertLess(out["r"].elapsed, 15.0, "WAIT did not return on deletion")
+        self.assert_error(out["r"], 404, job_id)
 
     def test_wait_stale_view_and_final_phase_return_at_once(self):
         job_id = self.new_pending()
