@@ -323,6 +323,7 @@ int supervisor_worker_main(const char *worker_id, int argc, char **argv)
     enum otf_log_level lvl = OTF_LOG_INFO;
     char *store_url = NULL, *stats = NULL;
     struct sigaction sa;
+    sigset_t stop_set;
     int rc = 1;
 
     /* Die with the server: a worker never outlives the otfd that started it. */
@@ -334,6 +335,13 @@ int supervisor_worker_main(const char *worker_id, int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* otfd blocks SIGTERM and SIGINT for its sigwait() and posix_spawn passes the signal mask
+     * on: unblocked here, or neither a stop request nor the parent-death signal above would ever
+     * reach this worker (it would be SIGKILLed at every stop and outlive a killed otfd). */
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stop_set, NULL);
 
     otf_config_defaults(&cfg);
     if (otf_config_load(&cfg, argc, argv, &eb) != OTF_OK) {
