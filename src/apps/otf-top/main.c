@@ -285,7 +285,7 @@ static void draw_box(const char *title, const char *text)
 }
 
 static const char help_text[] =
-    "Up/Down, j/k, PgUp/PgDn, Home/End   select a job\n"
+    "Up/Down, j/k, PgUp/PgDn, Home/End, g/G   select a job\n"
     "Enter or i   details of the selected job (parameters, progress, error, results)\n"
     "a            abort the selected job (asks y/n)\n"
     "d or Del     delete the selected job (asks y/n)\n"
@@ -417,9 +417,11 @@ static void key(struct ui *u, int ch, int *quit)
         move_sel(u, page);
         break;
     case KEY_HOME:
+    case 'g':
         move_sel(u, -1000000);
         break;
     case KEY_END:
+    case 'G':
         move_sel(u, 1000000);
         break;
     case 'f':
