@@ -261,7 +261,7 @@ static enum otf_status inspect_hdu(struct otf_fits_image *img, int index, uint64
 {
     long naxes[OTF_FITS_MAX_NAXIS] = {0};
     int st = 0, type = 0, bitpix = 0, naxis = 0;
-    LONGLONG head = 0, dstart = 0, dend = 0;
+    LONGLONG head = 0, dstart = 0, dend = 0, pcount = 0, gcount = 1;
     int64_t bytes, present;
 
     *usable = 0;
@@ -332,11 +332,32 @@ static enum otf_status inspect_hdu(struct otf_fits_image *img, int index, uint64
         bitpix != -64)
         return OTF_FAIL(eb, OTF_E_FORMAT, "HDU %d: invalid BITPIX = %d", index, bitpix);
 
+    /* cfitsio honours PCOUNT/GCOUNT even in a primary header (size = GCOUNT * (PCOUNT +
+     * NAXIS1 * NAXIS2 ...)) and then reads pixels past the image: an image has 0 and 1
+     * (FITS 4.0 §7.1.1); anything else is refused (found by fuzzing). */
+    fits_write_errmark();
+    if (fits_read_key(img->fptr, TLONGLONG, "PCOUNT", &pcount, NULL, &st) == KEY_NO_EXIST)
+        st = 0;
+    if (fits_read_key(img->fptr, TLONGLONG, "GCOUNT", &gcount, NULL, &st) == KEY_NO_EXIST)
+        st = 0;
+    fits_clear_errmark();
+    if (st || pcount != 0 || gcount != 1)
+        return OTF_FAIL(eb, OTF_E_FORMAT,
+                        "HDU %d: an image needs PCOUNT = 0 and GCOUNT = 1 (random groups or a "
+                        "malformed header)",
+                        index);
+
     /* The data must be in the file (FITS 4.0 §3.3.2): cfitsio would only fail at read time.
      * Each axis <= 2^20 and the extras are 1: at most 2^43 bytes, no overflow. */
     if (fits_get_hduaddrll(img->fptr, &head, &dstart, &dend, &st))
         return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU %d", index);
     bytes = (int64_t)naxes[0] * naxes[1] * (bitpix < 0 ? -bitpix : bitpix) / 8;
+    /* cfitsio's own idea of the data must be this one, or it may read elsewhere. */
+    if (dend - dstart != (bytes + 2879) / 2880 * 2880)
+        return OTF_FAIL(eb, OTF_E_FORMAT,
+                        "HDU %d: inconsistent header (cfitsio sizes the data at %lld bytes, "
+                        "BITPIX and NAXISn at %lld)",
+                        index, (long long)(dend - dstart), (long long)bytes);
     present = (int64_t)file_bytes - (int64_t)dstart;
     if (present < bytes)
         return OTF_FAIL(eb, OTF_E_FORMAT, "truncated: %lld bytes of data expected, %lld present",

@@ -681,6 +681,19 @@ static void test_lying_headers(void **state)
         assert_int_equal(otf_fits_open_image_mem(buf, n, NULL, &img, &eb), OTF_E_FORMAT);
     }
     {
+        /* PCOUNT in a primary image header: cfitsio would place the pixels after 750 "group
+         * parameters" and read past the data (a heap overflow on a memory file, found by
+         * fuzzing). */
+        const char *cards[] = {"SIMPLE  =                    T", "BITPIX  =                  -32",
+                               "NAXIS   =                    2", "NAXIS1  =                   24",
+                               "NAXIS2  =                   24", "PCOUNT  =                  750",
+                               "GCOUNT  =                    1", NULL};
+        n = make_raw(buf, sizeof buf, cards, 2304);
+        assert_int_equal(otf_fits_open_image_mem(buf, n, NULL, &img, &eb), OTF_E_FORMAT);
+        assert_non_null(strstr(eb.msg, "PCOUNT = 0 and GCOUNT = 1"));
+        assert_null(img);
+    }
+    {
         /* A valid primary image whose extension header is garbage: the image is still used,
          * and an explicit request for the broken HDU fails cleanly. */
         const char *cards[] = {"SIMPLE  =                    T",
