@@ -4,11 +4,13 @@
  * Two threads per batch: the reader thread owns the images and patch sources and fills the next
  * micro-batch buffer while this thread runs the engine on the current one (two buffers, handed
  * over under a mutex). This thread owns the engine, the collectors, the WCS and the store. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "worker/worker_int.h"
 
@@ -345,7 +347,6 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
     float *out = otf_malloc((size_t)b->p->sched.max_patches * out_floats * sizeof(float));
     pthread_t reader;
     int next = 0, reader_started = 0;
-    int64_t last_renew = otf_time_mono_us();
     enum otf_status rc = OTF_OK;
 
     b->patch_floats = (size_t)b->m->dcfg.patch_w * (size_t)b->m->dcfg.patch_h;
@@ -415,10 +416,6 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
 
         end_finished(st, b); /* a job is published as soon as its own patches are done */
         check_jobs(st, b, 0);
-        if (otf_time_mono_us() - last_renew > b->p->lease_ms * 1000 / 3) {
-            otf_store_renew_lease(st, b->p->worker_id, b->p->lease_ms, NULL);
-            last_renew = otf_time_mono_us();
-        }
         if (*stop) {
             /* Shutting down: stop feeding; the supervisor requeues what is left. */
             pthread_mutex_lock(&b->lock);
@@ -446,6 +443,86 @@ out:
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
     return rc;
+}
+
+/* ---- the lease heartbeat ----
+ *
+ * The claims of this worker are leased (lease_ms); the supervisor takes back the jobs of a worker
+ * whose lease ran out. Renewal runs on its own thread and store connection, every lease_ms / 3,
+ * so that no single long step of the worker thread (a model load, the setup of a batch's images,
+ * a slow forward pass, the final NMS and catalogue of a large image) lets the lease expire while
+ * the worker is alive and the job is rerun or failed under it. A worker that dies stops renewing;
+ * a hung one is still bounded by the job's executionDuration. */
+
+struct heartbeat {
+    const struct otf_worker_params *p;
+    struct otf_store *st;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int stop;
+};
+
+static void *heartbeat_main(void *arg)
+{
+    struct heartbeat *h = arg;
+    int64_t period_us = h->p->lease_ms * 1000 / 3;
+
+    pthread_mutex_lock(&h->lock);
+    while (!h->stop) {
+        struct otf_errbuf eb = {0};
+        struct timespec ts;
+        int64_t until;
+
+        pthread_mutex_unlock(&h->lock);
+        if (otf_store_renew_lease(h->st, h->p->worker_id, h->p->lease_ms, &eb) != OTF_OK)
+            otf_log_warn("worker", "lease renewal failed: %s", eb.msg);
+        pthread_mutex_lock(&h->lock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        until = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + (period_us > 0 ? period_us : 1);
+        ts.tv_sec = (time_t)(until / 1000000);
+        ts.tv_nsec = (long)(until % 1000000) * 1000;
+        while (!h->stop && pthread_cond_timedwait(&h->cond, &h->lock, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static enum otf_status heartbeat_start(struct heartbeat *h, const struct otf_worker_params *p,
+                                       struct otf_errbuf *eb)
+{
+    enum otf_status rc;
+
+    memset(h, 0, sizeof *h);
+    h->p = p;
+    if ((rc = otf_store_open(p->store_url, &h->st, eb)) != OTF_OK)
+        return rc;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    if (pthread_create(&h->thread, NULL, heartbeat_main, h) != 0) {
+        pthread_mutex_destroy(&h->lock);
+        pthread_cond_destroy(&h->cond);
+        otf_store_close(h->st);
+        h->st = NULL;
+        return OTF_FAIL(eb, OTF_E_INTERNAL, "cannot start the lease heartbeat thread");
+    }
+    return OTF_OK;
+}
+
+static void heartbeat_stop(struct heartbeat *h)
+{
+    if (!h->st)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stop = 1;
+    pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    pthread_join(h->thread, NULL);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+    otf_store_close(h->st);
+    h->st = NULL;
 }
 
 /* ---- the loop ---- */
@@ -540,11 +617,15 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
     struct otf_sched_job *view = NULL;
     static struct otf_sched_decision d; /* large: not on the stack */
     struct wmodels ms;
+    struct heartbeat hb;
     int64_t seq = 0, batch_seq = 0;
     enum otf_status rc;
 
+    memset(&hb, 0, sizeof hb);
     wmodels_init(&ms, p);
     if ((rc = otf_store_open(p->store_url, &st, eb)) != OTF_OK)
+        goto out;
+    if ((rc = heartbeat_start(&hb, p, eb)) != OTF_OK)
         goto out;
     if (!p->stats_path || otf_worker_stats_open(p->stats_path, 1, &stats, NULL) != OTF_OK) {
         memset(&local, 0, sizeof local);
@@ -614,6 +695,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
     }
     rc = OTF_OK;
 out:
+    heartbeat_stop(&hb);
     free(view);
     wmodels_cleanup(&ms);
     otf_sched_free(sched);
