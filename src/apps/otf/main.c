@@ -17,6 +17,7 @@ struct command {
 static const struct command commands[] = {
     {"model", otf_cli_model, "inspect CIANNA models and run them on raw float32 inputs"},
     {"detect", otf_cli_detect, "detect sources in a FITS image offline (no server)"},
+    {"score", otf_cli_score, "SDC1 score of a catalogue against a truth catalogue"},
     {"submit", otf_cli_submit, "upload FITS files as jobs to a service (docs/cli.md)"},
     {"status", otf_cli_status, "show a job"},
     {"list", otf_cli_list, "list jobs"},

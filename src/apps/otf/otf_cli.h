@@ -12,5 +12,7 @@
 int otf_cli_model(int argc, char **argv);
 /* `otf detect FILE.fits --model ID|DIR ...` (otf_detect_cmd.c). */
 int otf_cli_detect(int argc, char **argv);
+/* `otf score SUBMISSION TRUTH ...` (otf_score_cmd.c). */
+int otf_cli_score(int argc, char **argv);
 
 #endif
