@@ -35,9 +35,12 @@ static const char *prec_of(const struct otf_sched_job *j)
     return j->precision ? j->precision : "FP32";
 }
 
-static int64_t cost_of(const struct otf_sched_job *j)
+/* A job's DRR cost: its patches, or one quantum when its size is not known yet (a queued job's
+ * patches are counted once a worker has opened its image). Counting unknown jobs as one patch let
+ * the first owner fill a whole batch from a single quantum, every time, and starve the others. */
+static int64_t cost_of(const struct otf_sched *s, const struct otf_sched_job *j)
 {
-    return j->n_patches > 0 ? j->n_patches : 1;
+    return j->n_patches > 0 ? j->n_patches : s->p.max_patches;
 }
 
 struct otf_sched *otf_sched_new(const struct otf_sched_params *p)
@@ -147,9 +150,9 @@ static void take_fair(struct otf_sched *s, const struct otf_sched_job *jobs, siz
                 if (used[a] || !str_eq(j->owner, owners[o]))
                     continue;
                 has = 1;
-                if (cost_of(j) > *def)
+                if (cost_of(s, j) > *def)
                     break; /* this owner waits for more quantum (next round) */
-                *def -= cost_of(j);
+                *def -= cost_of(s, j);
                 used[a] = 1;
                 left--;
                 d->job_idx[d->n_jobs++] = idx[a];

@@ -32,7 +32,7 @@ struct otf_sched_job {
     const char *model;     /* batch key, part 1 */
     const char *precision; /* batch key, part 2 */
     int64_t queued_us;     /* when it entered QUEUED (wall clock, us) */
-    int64_t n_patches;     /* forward patches it needs (0 = unknown: counted as 1) */
+    int64_t n_patches;     /* forward patches it needs (0 = unknown: one quantum) */
 };
 
 #define OTF_SCHED_MAX_BATCH 4096
