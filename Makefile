@@ -9,7 +9,8 @@ JOBS   ?= $(shell nproc)
 LISTEN ?= 127.0.0.1:8080
 WORKERS ?= 1
 
-.PHONY: all deps test-deps build run serve test test-asan format format-check clean config-doc
+.PHONY: all deps test-deps build run serve test test-asan format format-check clean config-doc \
+        demo-model
 
 all: build
 
@@ -49,3 +50,8 @@ config-doc: build
 
 clean:
 	rm -rf build
+
+# models/demo from scratch: otf-synth fields -> PyTorch training -> CIANNA export -> thresholds
+# tuned on the SDC1 score (tools/train/, docs/quality.md). CPU only, about half an hour.
+demo-model: build
+	tools/train/make_demo.sh $(BUILD)
