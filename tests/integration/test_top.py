@@ -54,6 +54,9 @@ class TopTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         tmux("kill-server", check=False)
+        sock = Path(f"/tmp/tmux-{os.getuid()}") / SOCKET  # tmux leaves its socket file behind
+        if sock.is_socket():
+            sock.unlink()
         cls.srv.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
