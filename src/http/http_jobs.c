@@ -4,6 +4,7 @@
  * workers never lose an update. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -752,6 +753,38 @@ static enum MHD_Result get_result(struct http_request *r, const struct otf_job *
     return http_send_error(r, MHD_HTTP_NOT_FOUND, "job %s has no result '%s'", j->id, name);
 }
 
+/* {job}/parameters and {job}/results as JSON: the same members as in the job's JSON document
+ * (DESIGN §3: JSON carries the same content as XML). */
+static enum MHD_Result send_job_part_json(struct http_request *r, const struct otf_job *j,
+                                          const char *member)
+{
+    struct otf_buf b;
+    char base[512];
+    json_t *doc, *part;
+    json_error_t err;
+    char *text;
+    enum MHD_Result ret;
+
+    http_base_url(r, base, sizeof base);
+    otf_buf_init(&b, 64 << 20);
+    if (otf_uws_job_write_json(j, base, &b) != OTF_OK) {
+        otf_buf_cleanup(&b);
+        return http_send_status(r, OTF_E_INTERNAL, NULL);
+    }
+    doc = json_loadb(b.data, b.len, 0, &err);
+    otf_buf_cleanup(&b);
+    part = doc ? json_object_get(doc, member) : NULL;
+    if (!part) {
+        json_decref(doc);
+        return http_send_status(r, OTF_E_INTERNAL, NULL);
+    }
+    text = json_dumps(part, JSON_PRESERVE_ORDER | JSON_INDENT(1));
+    json_decref(doc);
+    ret = http_send(r, MHD_HTTP_OK, "application/json", text, strlen(text), NULL);
+    free(text);
+    return ret;
+}
+
 static enum MHD_Result get_sub(struct http_request *r, const struct otf_job *j, const char *sub)
 {
     struct otf_buf b;
@@ -784,6 +817,8 @@ static enum MHD_Result get_sub(struct http_request *r, const struct otf_job *j, 
         return send_buf(r, MHD_HTTP_OK,
                         r->want_json ? "application/json" : "application/x-votable+xml", &b);
     }
+    if ((strcmp(sub, "parameters") == 0 || strcmp(sub, "results") == 0) && r->want_json)
+        return send_job_part_json(r, j, sub);
     if (strcmp(sub, "parameters") == 0) {
         otf_buf_init(&b, 16 << 20);
         otf_uws_parameters_write_xml(j, &b);

@@ -508,6 +508,12 @@ class UwsServiceTest(ServerCase):
                          parse_iso(d["creationTime"]))
         self.assertEqual(int(root.findtext("uws:executionDuration", namespaces=NS)),
                          d["executionDuration"])
+        # The parameters and results resources answer JSON too, with the same members.
+        for sub in ("parameters", "results"):
+            r = self.c.get(f"/jobs/{job_id}/{sub}", accept="application/json")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.content_type, "application/json")
+            self.assertEqual(r.json(), d[sub])
 
     def test_sub_resources(self):
         job_id = self.new_pending()
