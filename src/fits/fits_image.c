@@ -276,7 +276,8 @@ static enum otf_status inspect_hdu(struct otf_fits_image *img, int index, uint64
         return OTF_OK;
     }
     /* cfitsio's tile decompressors crash on crafted tiles (a SEGV in fits_rdecomp found by
-     * fuzzing, and a history of CVEs): uploads are untrusted, so these images are refused. */
+     * fuzzing, and a history of CVEs): uploads are untrusted, so these images are refused.
+     * select_hdu() already stops before them; this is the second line. */
     if (fits_is_compressed_image(img->fptr, &st)) {
         OTF_FAIL(why, OTF_E_INVAL,
                  "HDU %d is a tile-compressed image, which is not accepted: decompress it first "
@@ -374,70 +375,192 @@ static enum otf_status inspect_hdu(struct otf_fits_image *img, int index, uint64
     return OTF_OK;
 }
 
-static int count_hdus(struct otf_fits_image *img)
+/* ---- walking the HDUs ---- */
+
+/* Reads up to `n` bytes at `off` of the file or memory buffer; returns the count (0 at EOF). */
+static size_t raw_read(const struct otf_fits_image *img, int fd, uint64_t off, uint64_t file_bytes,
+                       char *buf, size_t n)
 {
-    int n = 0, st = 0;
-    fits_get_num_hdus(img->fptr, &n, &st);
-    fits_clear_errmsg();
-    return st ? 0 : n;
+    ssize_t k;
+
+    if (off >= file_bytes)
+        return 0;
+    if (n > file_bytes - off)
+        n = (size_t)(file_bytes - off);
+    if (fd < 0) {
+        memcpy(buf, (const char *)img->mem_ptr + off, n);
+        return n;
+    }
+    do {
+        k = pread(fd, buf, n, (off_t)off);
+    } while (k < 0 && errno == EINTR);
+    return k > 0 ? (size_t)k : 0;
+}
+
+/* 1 when the header starting at byte `start` has a ZIMAGE keyword (a tile-compressed image).
+ * cfitsio parses such a header's compression keywords as soon as it moves there, and crashes
+ * on some (a division by zero in imcomp_get_compressed_image_par, found by fuzzing): the HDU
+ * must be recognised from its raw cards, before cfitsio sees it. Names are matched as cfitsio
+ * does (HIERARCH prefix, '=' anywhere, any case); the scan stops at "END     " or EOF. */
+static int raw_header_is_compressed(const struct otf_fits_image *img, uint64_t start,
+                                    uint64_t file_bytes)
+{
+    char block[2880];
+    int fd = -1, found = 0;
+    size_t got;
+
+    if (!img->mem_ptr) {
+        fd = open(img->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 0; /* cfitsio will report the failure itself */
+    }
+    for (uint64_t off = start; !found && off < file_bytes; off += sizeof block) {
+        got = raw_read(img, fd, off, file_bytes, block, sizeof block);
+        if (got < 80)
+            break;
+        for (size_t c = 0; c + 80 <= got; c += 80) {
+            char *card = block + c, name[80];
+            const char *p = card, *eq;
+            size_t len;
+            if (memcmp(card, "END     ", 8) == 0)
+                goto out;
+            if (strncasecmp(p, "HIERARCH ", 9) == 0)
+                for (p += 9; p < card + 80 && *p == ' ';)
+                    p++;
+            eq = memchr(p, '=', (size_t)(card + 80 - p));
+            len = eq ? (size_t)(eq - p) : (size_t)(card + 8 - p > 0 ? card + 8 - p : 0);
+            memcpy(name, p, len);
+            while (len > 0 && name[len - 1] == ' ')
+                len--;
+            name[len] = '\0';
+            if (otf_str_ieq(name, "ZIMAGE")) {
+                found = 1;
+                break;
+            }
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return found;
+}
+
+/* Moves cfitsio from HDU `index - 1` to HDU `index` (0-based), unless the file ends there
+ * (*at_end = 1) or that HDU is tile-compressed (*compressed = 1; cfitsio is not moved). */
+static enum otf_status move_next(struct otf_fits_image *img, int index, uint64_t file_bytes,
+                                 int *at_end, int *compressed, struct otf_errbuf *eb)
+{
+    LONGLONG head = 0, dstart = 0, dend = 0;
+    int st = 0;
+
+    *at_end = *compressed = 0;
+    if (fits_get_hduaddrll(img->fptr, &head, &dstart, &dend, &st))
+        return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU %d", index - 1);
+    if (dend < 0 || (uint64_t)dend + 80 > file_bytes) {
+        *at_end = 1;
+        return OTF_OK;
+    }
+    if (raw_header_is_compressed(img, (uint64_t)dend, file_bytes)) {
+        *compressed = 1;
+        return OTF_OK;
+    }
+    if (fits_movabs_hdu(img->fptr, index + 1, NULL, &st)) {
+        if (st == END_OF_FILE) {
+            fits_clear_errmsg();
+            *at_end = 1;
+            return OTF_OK;
+        }
+        return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU %d: malformed header", index);
+    }
+    return OTF_OK;
+}
+
+/* 1 when the current HDU is called `spec->name` (EXTNAME or HDUNAME, any case) with the
+ * requested EXTVER (default 1; 0 in the spec = any). */
+static int hdu_has_name(struct otf_fits_image *img, const struct hdu_spec *spec)
+{
+    char v[FLEN_VALUE];
+    int st = 0, ok = 0;
+    long ver = 1;
+
+    fits_write_errmark();
+    if (fits_read_key(img->fptr, TSTRING, "EXTNAME", v, NULL, &st) == 0 &&
+        otf_str_ieq(v, spec->name))
+        ok = 1;
+    st = 0;
+    if (!ok && fits_read_key(img->fptr, TSTRING, "HDUNAME", v, NULL, &st) == 0 &&
+        otf_str_ieq(v, spec->name))
+        ok = 1;
+    st = 0;
+    if (ok && spec->extver) {
+        if (fits_read_key(img->fptr, TLONG, "EXTVER", &ver, NULL, &st) != 0)
+            ver = 1;
+        ok = ver == spec->extver;
+    }
+    fits_clear_errmark();
+    return ok;
 }
 
 static enum otf_status select_hdu(struct otf_fits_image *img, const struct hdu_spec *spec,
                                   uint64_t file_bytes, struct otf_errbuf *eb)
 {
+    char seen[OTF_ERRBUF_SIZE] = "";
     struct otf_errbuf why = {0};
-    int st = 0, usable = 0, num = 0;
+    size_t len = 0;
+    int usable = 0, n_hdus = 0;
     enum otf_status rc;
 
-    if (spec->mode == HDU_DEFAULT) {
-        char seen[OTF_ERRBUF_SIZE] = "";
-        size_t len = 0;
-        for (int i = 0; i < OTF_FITS_MAX_HDUS; i++) {
-            if (fits_movabs_hdu(img->fptr, i + 1, NULL, &st)) {
-                if (st == END_OF_FILE && i > 0) {
-                    fits_clear_errmsg();
-                    break;
-                }
-                return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU %d: malformed header", i);
-            }
-            rc = inspect_hdu(img, i, file_bytes, &usable, &why, eb);
-            if (rc != OTF_OK || usable)
+    for (int i = 0; i < OTF_FITS_MAX_HDUS; i++) {
+        int at_end = 0, compressed = 0, wanted;
+        if (i > 0) {
+            rc = move_next(img, i, file_bytes, &at_end, &compressed, eb);
+            if (rc != OTF_OK)
                 return rc;
-            if (len + 8 < sizeof seen)
-                len += (size_t)snprintf(seen + len, sizeof seen - len, "%s%s", len ? "; " : "",
-                                        why.msg);
+            if (at_end)
+                break;
         }
-        return OTF_FAIL(eb, OTF_E_FORMAT, "no image HDU with 2 non-degenerate axes (%s)", seen);
+        n_hdus = i + 1;
+        wanted = spec->mode == HDU_DEFAULT || (spec->mode == HDU_INDEX && spec->index == i);
+        if (compressed) {
+            /* cfitsio cannot be moved past this HDU safely: the walk ends here. */
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "HDU %d is a tile-compressed image, which is not accepted: decompress it "
+                     "first (funpack)",
+                     i);
+            if (spec->mode == HDU_DEFAULT)
+                return OTF_FAIL(eb, OTF_E_FORMAT,
+                                "no image HDU with 2 non-degenerate axes (%s%s%s)", seen,
+                                len ? "; " : "", msg);
+            if (wanted)
+                return OTF_FAIL(eb, OTF_E_INVAL, "%s", msg);
+            if (spec->mode == HDU_INDEX)
+                return OTF_FAIL(eb, OTF_E_INVAL, "HDU %d cannot be reached: %s", spec->index, msg);
+            return OTF_FAIL(eb, OTF_E_INVAL, "no HDU named '%s' before %s", spec->name, msg);
+        }
+        if (spec->mode == HDU_INDEX && !wanted)
+            continue;
+        if (spec->mode == HDU_NAME && !(wanted = hdu_has_name(img, spec)))
+            continue;
+        rc = inspect_hdu(img, i, file_bytes, &usable, &why, eb);
+        if (rc != OTF_OK || usable)
+            return rc;
+        if (spec->mode != HDU_DEFAULT)
+            return otf_errbuf_set(eb, OTF_E_INVAL, why.func, why.line, "%s", why.msg);
+        if (len + 8 < sizeof seen)
+            len +=
+                (size_t)snprintf(seen + len, sizeof seen - len, "%s%s", len ? "; " : "", why.msg);
     }
-    if (spec->mode == HDU_INDEX) {
-        if (fits_movabs_hdu(img->fptr, spec->index + 1, NULL, &st)) {
-            if (st == END_OF_FILE) {
-                fits_clear_errmsg();
-                return OTF_FAIL(eb, OTF_E_INVAL, "HDU %d does not exist (the file has %d HDUs)",
-                                spec->index, count_hdus(img));
-            }
-            return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU %d: malformed header", spec->index);
-        }
-        num = spec->index + 1;
-    } else {
-        if (fits_movnam_hdu(img->fptr, ANY_HDU, (char *)spec->name, spec->extver, &st)) {
-            if (st == BAD_HDU_NUM) {
-                fits_clear_errmsg();
-                if (spec->extver)
-                    return OTF_FAIL(eb, OTF_E_INVAL, "no HDU named '%s' with EXTVER %d", spec->name,
-                                    spec->extver);
-                return OTF_FAIL(eb, OTF_E_INVAL, "no HDU named '%s'", spec->name);
-            }
-            return OTF_FITS_FAIL_CFITSIO(eb, st, NULL, "HDU '%s'", spec->name);
-        }
-        fits_get_hdu_num(img->fptr, &num);
+    if (spec->mode == HDU_INDEX)
+        return OTF_FAIL(eb, OTF_E_INVAL, "HDU %d does not exist (the file has %d HDUs)",
+                        spec->index, n_hdus);
+    if (spec->mode == HDU_NAME) {
+        if (spec->extver)
+            return OTF_FAIL(eb, OTF_E_INVAL, "no HDU named '%s' with EXTVER %d", spec->name,
+                            spec->extver);
+        return OTF_FAIL(eb, OTF_E_INVAL, "no HDU named '%s'", spec->name);
     }
-    rc = inspect_hdu(img, num - 1, file_bytes, &usable, &why, eb);
-    if (rc != OTF_OK)
-        return rc;
-    if (!usable)
-        return otf_errbuf_set(eb, OTF_E_INVAL, why.func, why.line, "%s", why.msg);
-    return OTF_OK;
+    return OTF_FAIL(eb, OTF_E_FORMAT, "no image HDU with 2 non-degenerate axes (%s)", seen);
 }
 
 /* ---- open / close ---- */
@@ -488,6 +611,7 @@ enum otf_status otf_fits_open_image(const char *path, const char *hdu_spec,
     if (rc != OTF_OK)
         return rc;
     img = otf_xcalloc(1, sizeof *img);
+    img->path = otf_xstrdup(path);
     set_name(img, path);
     rc = open_common(img, path, hdu_spec, size, eb);
     if (rc != OTF_OK)
@@ -551,6 +675,7 @@ void otf_fits_close_image(struct otf_fits_image *img)
         otf_fits_unlock_cfitsio();
     }
     otf_free(img->mem_copy);
+    free(img->path);
     free(img);
 }
 

@@ -9,7 +9,8 @@
 
 struct otf_fits_image {
     fitsfile *fptr;            /* owned; used by one thread at a time */
-    void *mem_ptr;             /* memory files: cfitsio keeps &mem_ptr and &mem_size */
+    char *path;                /* owned; disk files only (NULL for memory files) */
+    void *mem_ptr;             /* memory files only: cfitsio keeps &mem_ptr and &mem_size */
     size_t mem_size;           /* bytes */
     void *mem_copy;            /* owned zero-padded copy, when the caller's size is not a
                                   multiple of 2880 (cfitsio reads whole 2880-byte records) */

@@ -844,6 +844,55 @@ static void test_tile_compressed_refused(void **state)
     assert_null(img);
 }
 
+/* A compressed-image header that crashes cfitsio as soon as it moves there (ZTILE2 = 0: a
+ * division by zero, found by fuzzing) is recognised from its raw cards and never reached. */
+static void test_compressed_header_never_parsed(void **state)
+{
+    static unsigned char buf[6 * 2880];
+    static const char *const zimage[] = {"ZIMAGE  =                    T", "HIERARCH ZIMAGE = T",
+                                         "zimage=T"};
+    const char *prim[] = {"SIMPLE  =                    T", "BITPIX  =                    8",
+                          "NAXIS   =                    0", "EXTEND  =                    T", NULL};
+    (void)state;
+
+    for (size_t z = 0; z < sizeof zimage / sizeof zimage[0]; z++) {
+        const char *ext[] = {"XTENSION= 'BINTABLE'",
+                             "BITPIX  =                    8",
+                             "NAXIS   =                    2",
+                             "NAXIS1  =                    8",
+                             "NAXIS2  =                   20",
+                             "PCOUNT  =                    0",
+                             "GCOUNT  =                    1",
+                             "TFIELDS =                    1",
+                             "TTYPE1  = 'COMPRESSED_DATA'",
+                             "TFORM1  = '1PB(38) '",
+                             zimage[z],
+                             "ZBITPIX =                   32",
+                             "ZNAXIS  =                    2",
+                             "ZNAXIS1 =                   24",
+                             "ZNAXIS2 =                   20",
+                             "ZTILE1  =                   24",
+                             "ZTILE2  =                    0",
+                             "ZCMPTYPE= 'RICE_1  '",
+                             "EXTNAME = 'SKY     '",
+                             NULL};
+        struct otf_errbuf eb = {0};
+        struct otf_fits_image *img = NULL;
+        size_t n = make_raw(buf, sizeof buf, prim, 0);
+        n += make_raw(buf + n, sizeof buf - n, ext, 160);
+
+        assert_int_equal(otf_fits_open_image_mem(buf, n, NULL, &img, &eb), OTF_E_FORMAT);
+        assert_non_null(strstr(eb.msg, "HDU 1 is a tile-compressed image"));
+        assert_int_equal(otf_fits_open_image_mem(buf, n, "1", &img, &eb), OTF_E_INVAL);
+        assert_non_null(strstr(eb.msg, "HDU 1 is a tile-compressed image"));
+        assert_int_equal(otf_fits_open_image_mem(buf, n, "2", &img, &eb), OTF_E_INVAL);
+        assert_non_null(strstr(eb.msg, "HDU 2 cannot be reached"));
+        assert_int_equal(otf_fits_open_image_mem(buf, n, "SKY", &img, &eb), OTF_E_INVAL);
+        assert_non_null(strstr(eb.msg, "no HDU named 'SKY' before HDU 1"));
+        assert_null(img);
+    }
+}
+
 static void test_meta_aips_history(void **state)
 {
     struct otf_errbuf eb = {0};
@@ -1351,6 +1400,7 @@ int main(void)
         cmocka_unit_test(test_not_fits),
         cmocka_unit_test(test_tiles_at_edges),
         cmocka_unit_test(test_tile_compressed_refused),
+        cmocka_unit_test(test_compressed_header_never_parsed),
         cmocka_unit_test(test_meta_aips_history),
         cmocka_unit_test(test_wcs_ncp_is_sin),
         cmocka_unit_test(test_wcs_matrix_forms),
