@@ -9,7 +9,7 @@ build_pkgs=(build-essential cmake pkg-config
     libsqlite3-dev libpq-dev libdnnl-dev libjansson-dev libinih-dev libncurses-dev
     libcmocka-dev libpng-dev)
 test_pkgs=(clang libclang-rt-14-dev clang-format python3 python3-lxml python3-astropy
-    python3-pyvo python3-prov python3-regions python3-numpy stilts libxml2-utils curl
+    python3-pyvo python3-prov python3-regions python3-numpy stilts libxml2-utils curl tmux
     sqlite3)
 bench_pkgs=(wrk python3-torch time)
 
