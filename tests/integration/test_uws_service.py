@@ -237,8 +237,10 @@ class UwsServiceTest(ServerCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        try:
+            cls.srv.stop_clean()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
         self.assert_alive(self.srv)
@@ -972,8 +974,10 @@ class LimitsTest(ServerCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        try:
+            cls.srv.stop_clean()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def tearDown(self):
         self.assert_alive(self.srv)
@@ -1145,8 +1149,10 @@ class AuthTest(ServerCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        try:
+            cls.srv.stop_clean()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_tokens_and_owners(self):
         # 401 without a token and with a wrong one, for reads and writes.
@@ -1224,8 +1230,10 @@ class QuotaTest(ServerCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        try:
+            cls.srv.stop_clean()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
         for j in self.job_ids(self.c):  # each test starts with no job
@@ -1331,7 +1339,7 @@ class DurabilityTest(ServerCase):
 
         srv2 = Otfd(OTFD, srv.data_dir, "--workers", "0", name="durable2")
         srv2.start()
-        self.addCleanup(srv2.stop)
+        self.addCleanup(srv2.kill9)
         c2 = srv2.client()
         listed = dict(self.job_list(c2))
         for job_id, (phase, tag, kind, sha) in accepted.items():
@@ -1356,6 +1364,7 @@ class DurabilityTest(ServerCase):
         # And the restarted service still works.
         j = self.create(c2, [("MODEL", model), ("PHASE", "RUN")], image=image)
         self.assertEqual(self.phase(c2, j), "QUEUED")
+        srv2.stop_clean()
 
 
 def main():

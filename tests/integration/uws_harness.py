@@ -112,6 +112,14 @@ class Otfd:
         _LIVE.discard(self.proc)
         return self.proc.returncode
 
+    def stop_clean(self, timeout=30.0):
+        """Stops the server and fails unless it exited with status 0 (under ASan/UBSan a leak or
+        a memory error at shutdown makes the status non-zero)."""
+        rc = self.stop(timeout)
+        if rc != 0:
+            raise AssertionError(f"otfd ({self.name}) exited with status {rc}:\n"
+                                 f"{self.log_tail(80)}")
+
     def kill9(self):
         if self.proc is None:
             return
