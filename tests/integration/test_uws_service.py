@@ -20,6 +20,7 @@ Usage: test_uws_service.py --otfd PATH/TO/otfd [unittest options]
 """
 
 import hashlib
+import http.server
 import os
 import re
 import shutil
@@ -811,6 +812,11 @@ class UwsServiceTest(ServerCase):
                 r = self.create(self.c, fields, image=self.image, expect=status)
                 self.assert_error(r, status, needle)
                 self.assert_no_new_job(before)
+        # IMAGE_URL on a server with no allowed hosts.
+        r = self.c.post_form("/jobs", {"MODEL": self.model,
+                                       "IMAGE_URL": "http://127.0.0.1:9/a.fits"})
+        self.assert_error(r, 400, "IMAGE_URL")
+        self.assert_no_new_job(before)
         # Bad numbers in queries.
         job_id = self.new_pending()
         for params, needle in (({"LAST": "-1"}, "LAST"), ({"LAST": "x"}, "LAST"),
@@ -1207,6 +1213,101 @@ class AuthTest(ServerCase):
         self.assertTrue(answer.startswith(b"HTTP/1.1 401"), answer[:300])
         self.assertLess(sent, total // 4, "the server read an unauthenticated upload")
         self.assertEqual(list((self.srv.data_dir / "tmp").iterdir()), [])
+
+
+# =============================================================================================
+
+
+class _ImageHandler(http.server.BaseHTTPRequestHandler):
+    """A tiny archive for IMAGE_URL: /ok.fits, /big.fits, /empty.fits, /redirect, else 404."""
+
+    files = {}
+
+    def do_GET(self):
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://example.org/ok.fits")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = self.files.get(self.path)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fits")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class ImageUrlTest(ServerCase):
+    """IMAGE_URL: fetched by the server from allowed hosts only, http(s) only, no redirects,
+    under a size cap (DESIGN §3)."""
+
+    FETCH_MAX = 65536
+
+    @classmethod
+    def setUpClass(cls):
+        cls.small = make_fits(64, 48)
+        _ImageHandler.files = {"/ok.fits": cls.small, "/empty.fits": b"",
+                               "/big.fits": make_fits(200, 200)}
+        cls.archive = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
+        cls.archive_thread = threading.Thread(target=cls.archive.serve_forever, daemon=True)
+        cls.archive_thread.start()
+        cls.base = f"http://127.0.0.1:{cls.archive.server_address[1]}"
+        cls.tmp = cls.make_tmp()
+        try:
+            cls.srv = cls.start_server(cls.tmp, "fetch", "--http.image_url_allow", "127.0.0.1",
+                                       "--http.image_url_max_bytes", cls.FETCH_MAX)
+        except Exception:
+            cls.archive.shutdown()
+            raise
+        cls.c = cls.srv.client()
+        cls.model = cls.c.get("/models", accept="application/json").json()["models"][0]["id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.archive.shutdown()
+        cls.archive.server_close()
+        try:
+            cls.srv.stop_clean()
+        finally:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_image_url(self):
+        job_id = self.create(self.c, [("MODEL", self.model), ("IMAGE_URL", self.base + "/ok.fits"),
+                                      ("PHASE", "RUN")], form=True)
+        root, pj = self.job(self.c, job_id)
+        self.assertEqual(pj.phase, "QUEUED")
+        params = self.params_of(root)
+        self.assertEqual(params["image_url"], self.base + "/ok.fits")
+        self.assertEqual(params["image"], f"{self.c.base}/jobs/{job_id}/parameters/image")
+        self.assertEqual(sha256(self.c.get(params["image"]).body), sha256(self.small))
+
+        before = self.job_ids(self.c)
+        port = self.archive.server_address[1]
+        for url, status, needle in (
+                ("file:///etc/passwd", 400, "image_url"),
+                (f"ftp://127.0.0.1:{port}/ok.fits", 400, "image_url"),
+                (f"http://localhost:{port}/ok.fits", 400, "allow"),
+                (f"http://127.0.0.2:{port}/ok.fits", 400, "allow"),
+                (self.base + "/redirect", 502, "redirect"),
+                (self.base + "/missing.fits", 502, "404"),
+                (self.base + "/empty.fits", 400, "empty"),
+                (self.base + "/big.fits", 413, "larger"),
+                ("http://127.0.0.1:1/ok.fits", 502, "image_url")):
+            with self.subTest(url=url):
+                r = self.c.post_form("/jobs", {"MODEL": self.model, "IMAGE_URL": url},
+                                     timeout=90)
+                self.assert_error(r, status, needle)
+                self.assertNotIn(b"root:", r.body)
+                self.assertEqual(self.job_ids(self.c), before)
+                self.assertEqual(sorted(p.name for p in (self.srv.data_dir / "jobs").iterdir()),
+                                 sorted(before), "files of a refused job were kept")
 
 
 # =============================================================================================
