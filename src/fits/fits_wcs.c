@@ -132,26 +132,75 @@ static enum otf_status finish(struct otf_fits_wcs *w, int64_t width, int64_t hei
     return OTF_OK;
 }
 
-/* wcspih's scanner lets a string value run on past its card when the closing quote is missing
- * ("CTYPE1  = 'RA" then "CTYPE2  = 'DEC--ZEA'" overflows ctype[72] in wcslib 7.12: a
- * fortify abort found by fuzzing). Such cards are blanked, and so are control bytes, before
- * wcspih sees the header. Returns the number of cards blanked. */
+/* 1 when `name` is all digits (and not empty). */
+static int all_digits(const char *name)
+{
+    return *name && strspn(name, "0123456789") == strlen(name);
+}
+
+/* The keys of a primary celestial WCS (WCS Papers I-II and the informal forms wcslib admits):
+ * CTYPEi CRPIXi CRVALi CDELTi CUNITi CROTAi, CDi_j PCi_j PVi_m PSi_m, PC00i00j CD00i00j,
+ * PROJPn, WCSAXES, LONPOLE, LATPOLE, RADESYS, RADECSYS, EQUINOX, EPOCH, NAXIS, NAXISn. */
+static int is_wcs_key(const char *name)
+{
+    static const char *const single[] = {"CTYPE", "CRPIX", "CRVAL", "CDELT",
+                                         "CUNIT", "CROTA", "PROJP", "NAXIS"};
+    static const char *const exact[] = {"WCSAXES",  "LONPOLE", "LATPOLE", "RADESYS",
+                                        "RADECSYS", "EQUINOX", "EPOCH",   "NAXIS"};
+    static const char *const pair[] = {"CD", "PC", "PV", "PS"};
+
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof single / sizeof single[0]; i++)
+        if (strncmp(name, single[i], 5) == 0 && all_digits(name + 5))
+            return 1;
+    for (size_t i = 0; i < sizeof pair / sizeof pair[0]; i++) {
+        const char *us;
+        char idx[8];
+        if (strncmp(name, pair[i], 2) != 0)
+            continue;
+        if (all_digits(name + 2) && strlen(name + 2) == 6 && (name[0] == 'C' || name[1] == 'C'))
+            return 1; /* PC001001, CD001001 */
+        us = strchr(name + 2, '_');
+        if (!us || us == name + 2 || (size_t)(us - name - 2) >= sizeof idx)
+            continue;
+        memcpy(idx, name + 2, (size_t)(us - name - 2));
+        idx[us - name - 2] = '\0';
+        if (all_digits(idx) && all_digits(us + 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* wcspih is given only the cards it needs, each checked, because wcslib 7.12 crashes on
+ * others (all found by fuzzing): the DSS plate keys (CNPIX1, PLTRAH, AMDX1, ...) and SIP
+ * coefficients (A_0_2) without a matching CTYPE end in a double free, and a string value with
+ * no closing quote runs on into the next card and overflows ctype[72]. Every other card, a
+ * card with a control byte, and an unterminated string are blanked. Distortions (SIP, TPV,
+ * DSS, WAT) are therefore not applied. Returns the number of cards kept. */
 static int sanitize_cards(char *cards, int nkeys)
 {
-    int n_blanked = 0;
+    int n_kept = 0;
 
     for (int k = 0; k < nkeys; k++) {
-        char *c = cards + (size_t)k * 80;
-        int i = 10, closed = 1;
+        char *c = cards + (size_t)k * 80, name[9];
+        int i = 10, keep = 1;
+        size_t len;
         for (int j = 0; j < 80; j++)
             if ((unsigned char)c[j] < 0x20 || (unsigned char)c[j] > 0x7e)
-                c[j] = ' ';
-        if (c[8] != '=' || c[9] != ' ')
-            continue;
-        while (i < 80 && c[i] == ' ')
+                keep = 0;
+        memcpy(name, c, 8);
+        len = 8;
+        while (len > 0 && name[len - 1] == ' ')
+            len--;
+        name[len] = '\0';
+        if (!keep || c[8] != '=' || c[9] != ' ' || strchr(name, ' ') || !is_wcs_key(name))
+            keep = 0;
+        while (keep && i < 80 && c[i] == ' ')
             i++;
-        if (i < 80 && c[i] == '\'') {
-            closed = 0;
+        if (keep && i < 80 && c[i] == '\'') {
+            keep = 0;
             for (i++; i < 80; i++) {
                 if (c[i] != '\'')
                     continue;
@@ -159,16 +208,16 @@ static int sanitize_cards(char *cards, int nkeys)
                     i++; /* '' is a quote inside the string */
                     continue;
                 }
-                closed = 1;
+                keep = 1;
                 break;
             }
         }
-        if (!closed) {
+        if (keep)
+            n_kept++;
+        else
             memset(c, ' ', 80);
-            n_blanked++;
-        }
     }
-    return n_blanked;
+    return n_kept;
 }
 
 /* `cards` (nkeys x 80 bytes) is modified: sanitised, then used as wcspih's scanner buffer. */

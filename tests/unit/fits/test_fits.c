@@ -1218,6 +1218,36 @@ static void test_wcs_axes_and_invalid(void **state)
         otf_fits_free_wcs(w);
     }
     {
+        /* DSS plate keys and SIP coefficients without a matching CTYPE: wcslib 7.12 ends in a
+         * double free; they never reach it. */
+        const char *dss[] = {"CNPIX1  = 8.5", "CRVAL1  = 0.0", NULL};
+        const char *sip[] = {"A_0_2   = 1.0", "CRVAL1  = 0.0", NULL};
+        const char *amd[] = {"AMDX20  = 1", "PLTRAH  = 1", "XPIXELSZ= 1", NULL};
+        assert_null(wcs_of(dss, OTF_E_FORMAT, &eb));
+        assert_null(wcs_of(sip, OTF_E_FORMAT, &eb));
+        assert_null(wcs_of(amd, OTF_E_FORMAT, &eb));
+    }
+    {
+        /* A SIP header still gives its linear TAN solution (distortion not applied). */
+        const char *h[] = {"CTYPE1  = 'RA---TAN-SIP'",
+                           "CTYPE2  = 'DEC--TAN-SIP'",
+                           "CRPIX1  = 1",
+                           "CRPIX2  = 1",
+                           "CRVAL1  = 10.0",
+                           "CRVAL2  = 20.0",
+                           "CDELT1  = -0.001",
+                           "CDELT2  = 0.001",
+                           "A_ORDER = 2",
+                           "A_0_2   = 1e-6",
+                           NULL};
+        double xy[2] = {0, 0}, rd[2];
+        w = wcs_of(h, OTF_OK, &eb);
+        assert_int_equal(otf_fits_pix_to_sky(w, 1, xy, rd, &eb), OTF_OK);
+        assert_float_equal(rd[0], 10.0, 1e-9);
+        assert_float_equal(rd[1], 20.0, 1e-9);
+        otf_fits_free_wcs(w);
+    }
+    {
         const char *h[] = {"OBJECT  = 'nothing'", NULL};
         w = wcs_of(h, OTF_E_FORMAT, &eb);
         assert_null(w);
