@@ -8,6 +8,7 @@ test that started it.
 """
 
 import atexit
+import ctypes
 import http.client
 import io
 import json
@@ -55,6 +56,20 @@ def _kill_all():
 atexit.register(_kill_all)
 
 
+def _on_term(signum, frame):
+    raise SystemExit(128 + signum)  # runs the atexit handler above
+
+
+signal.signal(signal.SIGTERM, _on_term)
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # Even a SIGKILL of the test process (a CTest timeout) takes its servers with it.
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Otfd:
     """One otfd process on 127.0.0.1 with an OS-chosen port, a data dir and a models dir."""
 
@@ -77,7 +92,7 @@ class Otfd:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         finally:
             log.close()
         _LIVE.add(self.proc)
