@@ -135,18 +135,18 @@ enum otf_status otf_fits_read_meta(struct otf_fits_image *img, struct otf_fits_m
 /* ---- WCS ---- */
 
 /* Builds the celestial WCS of the image's two pixel axes from the header (the celestial sub-WCS
- * of an N-D header; NCP and other AIPS conventions translated; CD, PC, PC00i00j, CROTA keys).
+ * of an N-D header; NCP and other AIPS conventions translated; CD, PC, PC00i00j, CROTA keys;
+ * distortions (SIP, TPV, DSS) are not applied).
  * `*out` is written only on success and freed with otf_fits_free_wcs().
  * Errors: OTF_E_FORMAT "image has no celestial WCS" (no WCS keys, or axes 1-2 not a celestial
  * pair) or an invalid WCS (wcslib's message), OTF_E_NOMEM. */
 enum otf_status otf_fits_read_wcs(struct otf_fits_image *img, struct otf_fits_wcs **out,
                                   struct otf_errbuf *eb);
 
-/* Builds a WCS from a FITS header given as concatenated 80-character cards (`nkeys` cards);
- * `width`/`height` are the image size (used by the cylindrical-projection fix). For tools and
- * tests; same errors as otf_fits_read_wcs. */
-enum otf_status otf_fits_parse_wcs(const char *cards, int nkeys, int64_t width, int64_t height,
-                                   struct otf_fits_wcs **out, struct otf_errbuf *eb);
+/* Builds a WCS from a FITS header given as concatenated 80-character cards (`nkeys` cards;
+ * borrowed). For tools and tests; same errors as otf_fits_read_wcs. */
+enum otf_status otf_fits_parse_wcs(const char *cards, int nkeys, struct otf_fits_wcs **out,
+                                   struct otf_errbuf *eb);
 
 /* A deep copy of `src` for another thread. Call it on the thread that uses `src` (wcslib
  * structs are not thread-safe), then hand the copy over. */

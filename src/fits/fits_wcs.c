@@ -101,18 +101,16 @@ static double pixel_scale(const struct wcsprm *p)
 }
 
 /* Fixes, sets and checks the 2-axis WCS in `w`; on failure `w->prm` is still freeable. */
-static enum otf_status finish(struct otf_fits_wcs *w, int64_t width, int64_t height,
-                              struct otf_errbuf *eb)
+static enum otf_status finish(struct otf_fits_wcs *w, struct otf_errbuf *eb)
 {
-    int naxis[2] = {(int)width, (int)height};
     int st;
 
-    /* Non-fatal fixes: their status only says whether something changed. NCP becomes SIN with
-     * PV2_1 = 0, PV2_2 = cot(CRVAL2) (celfix); CD/PC gaps get a unit diagonal (cdfix). */
+    /* cdfix: CD/PC gaps get a unit diagonal; unitfix: non-standard unit strings. Both leave
+     * wcsset() alone. celfix and cylfix are not called: they run wcsset() themselves and a
+     * second wcsset() then leaks linset()'s arrays in wcslib 7.12 (found by fuzzing). wcsset()
+     * translates NCP to SIN with PV2_1 = 0, PV2_2 = cot(CRVAL2) (and GLS to SFL) on the fly. */
     cdfix(&w->prm);
-    celfix(&w->prm);
     unitfix(0, &w->prm);
-    cylfix(naxis, &w->prm);
     wcserr_clear(&w->prm.err);
     st = wcsset(&w->prm);
     if (st == WCSERR_MEMORY)
@@ -221,8 +219,8 @@ static int sanitize_cards(char *cards, int nkeys)
 }
 
 /* `cards` (nkeys x 80 bytes) is modified: sanitised, then used as wcspih's scanner buffer. */
-static enum otf_status build(char *cards, int nkeys, int64_t width, int64_t height,
-                             struct otf_fits_wcs **out, struct otf_errbuf *eb)
+static enum otf_status build(char *cards, int nkeys, struct otf_fits_wcs **out,
+                             struct otf_errbuf *eb)
 {
     struct wcsprm *all = NULL;
     struct otf_fits_wcs *w = NULL;
@@ -256,7 +254,7 @@ static enum otf_status build(char *cards, int nkeys, int64_t width, int64_t heig
                       "image has no usable celestial WCS: %s", prm_msg(&w->prm, st));
         goto out;
     }
-    rc = finish(w, width, height, eb);
+    rc = finish(w, eb);
     if (rc != OTF_OK)
         goto out;
     *out = w;
@@ -281,7 +279,7 @@ enum otf_status otf_fits_read_wcs(struct otf_fits_image *img, struct otf_fits_wc
     rc = otf_fits_read_cards(img, &cards, &nkeys, eb);
     otf_fits_unlock_cfitsio();
     if (rc == OTF_OK)
-        rc = build(cards, nkeys, img->info.width, img->info.height, out, eb);
+        rc = build(cards, nkeys, out, eb);
     if (rc == OTF_OK) {
         img->info.has_celestial_wcs = 1;
         snprintf(img->info.frame, sizeof img->info.frame, "%s", (*out)->frame);
@@ -292,8 +290,8 @@ enum otf_status otf_fits_read_wcs(struct otf_fits_image *img, struct otf_fits_wc
     return rc;
 }
 
-enum otf_status otf_fits_parse_wcs(const char *cards, int nkeys, int64_t width, int64_t height,
-                                   struct otf_fits_wcs **out, struct otf_errbuf *eb)
+enum otf_status otf_fits_parse_wcs(const char *cards, int nkeys, struct otf_fits_wcs **out,
+                                   struct otf_errbuf *eb)
 {
     size_t len;
     char *copy;
@@ -303,7 +301,7 @@ enum otf_status otf_fits_parse_wcs(const char *cards, int nkeys, int64_t width, 
     if (otf_mul_size((size_t)nkeys, 80, &len) != 0 || strnlen(cards, len) < len)
         return OTF_FAIL(eb, OTF_E_INVAL, "header shorter than %d cards", nkeys);
     copy = otf_xstrndup(cards, len);
-    rc = build(copy, nkeys, width, height, out, eb);
+    rc = build(copy, nkeys, out, eb);
     free(copy);
     return rc;
 }

@@ -945,7 +945,7 @@ static struct otf_fits_wcs *wcs_of(const char *const *cards, enum otf_status wan
     static char buf[80 * 64];
     struct otf_fits_wcs *w = NULL;
     int n = make_cards(buf, sizeof buf, cards);
-    assert_int_equal(otf_fits_parse_wcs(buf, n, 100, 100, &w, eb), want);
+    assert_int_equal(otf_fits_parse_wcs(buf, n, &w, eb), want);
     return w;
 }
 
