@@ -39,6 +39,18 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *user)
     return len;
 }
 
+/* libcurl progress hook: a non-zero answer aborts the transfer (the server is stopping). */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const struct otf_http_server *srv = user;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&((struct otf_http_server *)srv)->fetch_stop) != 0;
+}
+
 static int host_allowed(const char *allow, const char *host)
 {
     const char *p = allow;
@@ -107,6 +119,9 @@ enum otf_status http_fetch_image(const struct otf_http_server *srv, const char *
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "otfd/" OTF_VERSION_STRING);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)srv);
     cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     if (s.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
@@ -133,4 +148,89 @@ out:
     curl_free(host);
     curl_url_cleanup(u);
     return rc;
+}
+
+/* ---- downloads off the HTTP threads ---- */
+
+struct fetch_task {
+    struct http_request *r;
+    char *url;
+    char *path; /* DATA/tmp/fetch-ID.fits */
+};
+
+static void *fetch_main(void *arg)
+{
+    struct fetch_task *t = arg;
+    struct http_request *r = t->r;
+    struct otf_http_server *srv = r->srv;
+    struct otf_errbuf eb = {0};
+    int64_t n = 0;
+    enum otf_status rc = http_fetch_image(srv, t->url, t->path, &n, &eb);
+
+    /* The request is suspended: nothing else touches it until it is resumed below. */
+    if (rc == OTF_OK) {
+        r->upload_path = t->path;
+        t->path = NULL;
+        r->upload_field = otf_xstrdup("image");
+        r->upload_bytes = n;
+    } else {
+        r->fetch_rc = rc;
+        snprintf(r->fetch_msg, sizeof r->fetch_msg, "%s", eb.msg[0] ? eb.msg : "IMAGE_URL failed");
+    }
+    r->fetch_done = 1;
+    r->is_resumed = 1;
+    free(t->url);
+    free(t->path);
+    free(t);
+    /* Under the lock, so that the starter has suspended the request before this resume. */
+    pthread_mutex_lock(&srv->fetch_lock);
+    MHD_resume_connection(r->conn); /* r may be freed from here on */
+    srv->n_fetches--;
+    pthread_cond_broadcast(&srv->fetch_cond);
+    pthread_mutex_unlock(&srv->fetch_lock);
+    return NULL;
+}
+
+int http_fetch_start(struct http_request *r, const char *url)
+{
+    struct otf_http_server *srv = r->srv;
+    struct fetch_task *t;
+    pthread_attr_t attr;
+    pthread_t th;
+    char id[17];
+    int ok;
+
+    if (otf_random_id(id, 16) != OTF_OK)
+        return -1;
+    t = otf_xcalloc(1, sizeof *t);
+    t->r = r;
+    t->url = otf_xstrdup(url);
+    t->path = otf_xasprintf("%s/fetch-%s.fits", srv->tmp_dir, id);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&srv->fetch_lock);
+    ok = !atomic_load(&srv->fetch_stop) && srv->n_fetches < HTTP_MAX_FETCHES &&
+         pthread_create(&th, &attr, fetch_main, t) == 0;
+    if (ok) {
+        MHD_suspend_connection(r->conn);
+        srv->n_fetches++;
+    }
+    pthread_mutex_unlock(&srv->fetch_lock);
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+        free(t->url);
+        free(t->path);
+        free(t);
+        return -1;
+    }
+    return 0;
+}
+
+void http_fetch_stop(struct otf_http_server *srv)
+{
+    pthread_mutex_lock(&srv->fetch_lock);
+    atomic_store(&srv->fetch_stop, 1);
+    while (srv->n_fetches > 0)
+        pthread_cond_wait(&srv->fetch_cond, &srv->fetch_lock);
+    pthread_mutex_unlock(&srv->fetch_lock);
 }

@@ -14,6 +14,7 @@
 #define HTTP_ID_LEN      16      /* random job id length */
 #define HTTP_MAX_WAITERS 4096    /* suspended WAIT requests at once */
 #define HTTP_DRAIN_SLACK 65536   /* bytes drained past a refusal beyond http.form_max_bytes */
+#define HTTP_MAX_FETCHES 64      /* IMAGE_URL downloads at once (each on a thread of its own) */
 
 /* A bearer token mapped to an owner (tokens file: "sha256hex owner [admin]" per line). */
 struct http_token {
@@ -64,6 +65,11 @@ struct otf_http_server {
      * queue.max_jobs or uws.owner_max_jobs/owner_max_bytes. */
     pthread_mutex_t admit_lock;
 
+    pthread_mutex_t fetch_lock; /* guards n_fetches; resumes of fetching requests */
+    pthread_cond_t fetch_cond;
+    int n_fetches;         /* IMAGE_URL downloads running */
+    atomic_int fetch_stop; /* 1: abort downloads (server stopping) */
+
     atomic_llong n_requests; /* metrics */
     atomic_llong n_created;
     atomic_llong n_rejected;  /* 4xx/5xx answers */
@@ -107,7 +113,11 @@ struct http_request {
     int is_admin;
 
     int is_suspended; /* WAIT: suspended, waiting for the waiter thread */
-    int is_resumed;
+    int is_resumed;   /* released by the waiter thread or by the end of an IMAGE_URL download */
+
+    int fetch_done;                  /* the IMAGE_URL download ended (see upload_* or below) */
+    enum otf_status fetch_rc;        /* its failure, OTF_OK if it succeeded */
+    char fetch_msg[OTF_ERRBUF_SIZE]; /* the failure's message for the client */
 };
 
 /* ---- http_server.c ---- */
@@ -154,5 +164,13 @@ unsigned http_auth_check(struct http_request *r);
 /* Downloads IMAGE_URL to `path` under the allow-list and size cap. */
 enum otf_status http_fetch_image(const struct otf_http_server *srv, const char *url,
                                  const char *path, int64_t *n_bytes, struct otf_errbuf *eb);
+/* Downloads IMAGE_URL for request `r` on a thread of its own, the request suspended meanwhile
+ * (a slow archive must not hold an HTTP thread). When the download ends the request is resumed
+ * and routed again with r->fetch_done set and the file in r->upload_* as if it had been
+ * uploaded, or the failure in r->fetch_rc/fetch_msg. Returns 0, or -1 when no download can
+ * start now (too many, or stopping): the request is then not suspended. */
+int http_fetch_start(struct http_request *r, const char *url);
+/* Aborts running downloads and waits until their requests are resumed. */
+void http_fetch_stop(struct otf_http_server *srv);
 
 #endif

@@ -217,31 +217,25 @@ static enum otf_status adopt_upload(struct http_request *r, struct otf_job *j,
     return rc;
 }
 
-/* IMAGE_URL: fetched by the server, under the allow-list and size cap (DESIGN §3). */
-static enum otf_status fetch_image_url(struct http_request *r, struct otf_job *j,
-                                       struct otf_errbuf *eb)
+/* IMAGE_URL (DESIGN §3): fetched by the server off the HTTP threads (http_fetch_start); the
+ * request runs again once the file is here, which then goes the way of an upload. Returns 1
+ * when the request was suspended for the download, 0 to go on (`*rc` set on failure). */
+static int need_image_url(struct http_request *r, const struct otf_job *j, enum otf_status *rc,
+                          struct otf_errbuf *eb)
 {
     const char *url = otf_uws_job_get_param(j, "image_url");
-    char *dir, *path;
-    int64_t n = 0;
-    enum otf_status rc;
 
-    if (!url || otf_uws_job_get_param(j, "image"))
-        return OTF_OK;
-    dir = job_dir(r->srv, j->id);
-    path = job_image_path(r->srv, j->id);
-    rc = otf_fs_mkdirs(dir, 1, eb);
-    if (rc == OTF_OK)
-        rc = http_fetch_image(r->srv, url, path, &n, eb);
-    if (rc == OTF_OK) {
-        char self[JOB_URL_MAX];
-        job_url(r, j->id, "/parameters/image", self, sizeof self);
-        otf_uws_job_set_param(j, "image", self, 1);
-        j->upload_bytes = n;
+    if (r->fetch_done) {
+        if (r->fetch_rc != OTF_OK)
+            *rc = OTF_FAIL(eb, r->fetch_rc, "%s", r->fetch_msg);
+        return 0;
     }
-    free(dir);
-    free(path);
-    return rc;
+    if (!url || r->upload_path || otf_uws_job_get_param(j, "image"))
+        return 0;
+    if (http_fetch_start(r, url) == 0)
+        return 1;
+    *rc = OTF_FAIL(eb, OTF_E_BUSY, "too many IMAGE_URL downloads in progress: retry later");
+    return 0;
 }
 
 /* Every check that needs all parameters, run when a job is queued (DESIGN §3). */
@@ -393,14 +387,16 @@ static enum MHD_Result create_job(struct http_request *r)
         rc = parse_duration(r, v, &j->exec_duration_s, &eb);
     if (rc == OTF_OK && (v = http_field(r, "DESTRUCTION")) != NULL)
         rc = parse_destruction(r, j, v, &j->destruction_us, &eb);
+    if (rc == OTF_OK && need_image_url(r, j, &rc, &eb)) {
+        otf_uws_job_free(j);
+        return MHD_YES; /* suspended: runs again when the download ends */
+    }
     if (rc == OTF_OK)
         rc = check_quota(r, st, NULL, r->upload_bytes, &eb);
     if (rc == OTF_OK && run)
         rc = check_queue_room(r, st, &eb);
     if (rc == OTF_OK)
         rc = adopt_upload(r, j, &eb);
-    if (rc == OTF_OK)
-        rc = fetch_image_url(r, j, &eb);
     if (rc == OTF_OK && run) {
         rc = check_runnable(r, j, &eb);
         if (rc == OTF_OK) {
@@ -688,12 +684,14 @@ static enum MHD_Result update_settable(struct http_request *r, const char *id, c
                           otf_uws_phase_name(j->phase));
         if (rc == OTF_OK)
             rc = collect_params(r, j, &eb);
+        if (rc == OTF_OK && need_image_url(r, j, &rc, &eb)) {
+            otf_uws_job_free(j);
+            return MHD_YES; /* suspended: runs again when the download ends */
+        }
         if (rc == OTF_OK && r->upload_path)
             rc = check_quota(r, st, j, r->upload_bytes, &eb);
         if (rc == OTF_OK)
             rc = adopt_upload(r, j, &eb);
-        if (rc == OTF_OK)
-            rc = fetch_image_url(r, j, &eb);
     }
     if (rc == OTF_OK)
         rc = otf_store_update_job(st, j, mask, &eb);

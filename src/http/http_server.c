@@ -627,6 +627,8 @@ enum otf_status otf_http_server_start(const struct otf_http_server_params *p,
     pthread_cond_init(&srv->wait_cond, NULL);
     pthread_mutex_init(&srv->reap_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
+    pthread_mutex_init(&srv->fetch_lock, NULL);
+    pthread_cond_init(&srv->fetch_cond, NULL);
     pthread_cond_init(&srv->reap_cond, NULL);
     pthread_key_create(&srv->store_key, store_destroy);
     srv->jobs_dir = otf_xasprintf("%s/jobs", p->data_dir);
@@ -711,7 +713,8 @@ void otf_http_server_stop(struct otf_http_server *srv)
     http_reaper_stop(srv);
     if (srv->mhd)
         MHD_quiesce_daemon(srv->mhd);
-    http_wait_stop(srv); /* resumes every suspended WAIT before the daemon stops */
+    http_wait_stop(srv);  /* resumes every suspended WAIT before the daemon stops */
+    http_fetch_stop(srv); /* and every request suspended on an IMAGE_URL download */
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     http_auth_free(srv);
@@ -723,6 +726,8 @@ void otf_http_server_stop(struct otf_http_server *srv)
     pthread_cond_destroy(&srv->wait_cond);
     pthread_mutex_destroy(&srv->reap_lock);
     pthread_mutex_destroy(&srv->admit_lock);
+    pthread_mutex_destroy(&srv->fetch_lock);
+    pthread_cond_destroy(&srv->fetch_cond);
     pthread_cond_destroy(&srv->reap_cond);
     free(srv->jobs_dir);
     free(srv->tmp_dir);

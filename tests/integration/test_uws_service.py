@@ -1222,8 +1222,21 @@ class _ImageHandler(http.server.BaseHTTPRequestHandler):
     """A tiny archive for IMAGE_URL: /ok.fits, /big.fits, /empty.fits, /redirect, else 404."""
 
     files = {}
+    release = threading.Event()  # ends the trickle of /slow.fits
 
     def do_GET(self):
+        if self.path == "/slow.fits":
+            # An archive that answers, then trickles 2 kB/s of a 60 kB file.
+            self.send_response(200)
+            self.send_header("Content-Length", "60000")
+            self.end_headers()
+            while not self.release.wait(0.5):
+                try:
+                    self.wfile.write(b"\0" * 1024)
+                    self.wfile.flush()
+                except OSError:
+                    return
+            return
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "http://example.org/ok.fits")
@@ -1271,12 +1284,70 @@ class ImageUrlTest(ServerCase):
 
     @classmethod
     def tearDownClass(cls):
+        _ImageHandler.release.set()
         cls.archive.shutdown()
         cls.archive.server_close()
         try:
             cls.srv.stop_clean()
         finally:
             shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def slow_creations(self, c, n):
+        answers = []
+        lock = threading.Lock()
+
+        def create():
+            try:
+                r = c.post_form("/jobs", {"MODEL": self.model,
+                                          "IMAGE_URL": self.base + "/slow.fits"}, timeout=120)
+            except OSError as e:
+                r = e
+            with lock:
+                answers.append(r)
+
+        threads = [threading.Thread(target=create) for _ in range(n)]
+        for t in threads:
+            t.start()
+        return threads, answers
+
+    def test_slow_archive_holds_no_http_thread(self):
+        # Downloads run off the HTTP threads: 16 of them stuck on a slow archive (more than
+        # http.threads) must not stop the service from answering.
+        _ImageHandler.release.clear()
+        before = self.job_ids(self.c)
+        threads, answers = self.slow_creations(self.c, 16)
+        time.sleep(2.0)
+        for path in ("/health", "/jobs"):
+            r = self.c.get(path, timeout=SLOW)
+            self.assertEqual(r.status, 200, r)
+            self.assertLess(r.elapsed, 10.0, "IMAGE_URL downloads hold the HTTP threads")
+        _ImageHandler.release.set()  # the archive gives up: every download fails
+        for t in threads:
+            t.join(120)
+        self.assertEqual(len(answers), 16)
+        for r in answers:
+            self.assertNotIsInstance(r, OSError)
+            self.assert_error(r, 502, "IMAGE_URL")
+        self.assertEqual(self.job_ids(self.c), before)
+        deadline = time.monotonic() + SLOW
+        while list((self.srv.data_dir / "tmp").iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(list((self.srv.data_dir / "tmp").iterdir()), [])
+
+    def test_stop_during_downloads(self):
+        # A server stopping with downloads in flight aborts them and exits cleanly, at once.
+        _ImageHandler.release.clear()
+        srv = self.start_server(self.tmp, "fetch-stop", "--http.image_url_allow", "127.0.0.1")
+        self.addCleanup(srv.kill9)
+        threads, answers = self.slow_creations(srv.client(), 3)
+        time.sleep(2.0)
+        t0 = time.monotonic()
+        srv.stop_clean()
+        self.assertLess(time.monotonic() - t0, SLOW)
+        _ImageHandler.release.set()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(len(answers), 3)
 
     def test_image_url(self):
         job_id = self.create(self.c, [("MODEL", self.model), ("IMAGE_URL", self.base + "/ok.fits"),
