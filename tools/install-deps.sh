@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that the build, the tests or the benchmarks need, when missing.
 # Usage: tools/install-deps.sh [build|test|bench|all]   (default: build)
+# `build` is what otfd, otf and otf-top need; `test` adds the test tools and GTK4 for otf-gui
+# (without GTK4 the build skips otf-gui with a message).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ build_pkgs=(build-essential cmake pkg-config
     libcmocka-dev libpng-dev)
 test_pkgs=(clang libclang-rt-14-dev clang-format python3 python3-lxml python3-astropy
     python3-pyvo python3-prov python3-regions python3-numpy stilts libxml2-utils curl tmux
+    libgtk-4-dev xvfb xdotool imagemagick
     sqlite3)
 bench_pkgs=(wrk python3-torch time)
 
