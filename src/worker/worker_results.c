@@ -42,13 +42,35 @@ static enum otf_status votable_tabledata(FILE *f, const struct otf_detect_catalo
     return otf_formats_write_votable(f, cat, info, OTF_FORMATS_TABLEDATA, eb);
 }
 
+/* Batch numbers restart with the worker process, so a batch id names the process run too:
+ * "<worker id>/<run>-<n>", where <run> is the time (us, base 36) of this process's first published
+ * batch. Without it the batches of a restarted worker reused the ids of the previous run's. */
+static const char *run_tag(void)
+{
+    static char tag[16];
+    if (!tag[0]) {
+        static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+        uint64_t t = (uint64_t)otf_time_now_us();
+        char rev[16];
+        int n = 0;
+        do {
+            rev[n++] = digits[t % 36];
+            t /= 36;
+        } while (t && n < (int)sizeof rev - 1);
+        for (int i = 0; i < n; i++)
+            tag[i] = rev[n - 1 - i];
+        tag[n] = '\0';
+    }
+    return tag;
+}
+
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
                                      struct otf_job *j, int64_t batch_id, struct otf_errbuf *eb)
 {
     char *dir = otf_xasprintf("%s/jobs/%s/results", p->data_dir, j->id);
     char *path = NULL;
-    char batch[64], hdu[16];
+    char batch[160], hdu[16];
     struct otf_formats_run_info info;
     struct otf_formats_kv *kv = otf_xcalloc(j->n_params + 1, sizeof *kv);
     struct otf_detect_timings t;
@@ -66,7 +88,7 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     memset(&t, 0, sizeof t);
     t.total_us = otf_time_now_us() - w->started_us;
     t.n_patches = w->total;
-    snprintf(batch, sizeof batch, "%s/%lld", p->worker_id, (long long)batch_id);
+    snprintf(batch, sizeof batch, "%s/%s-%lld", p->worker_id, run_tag(), (long long)batch_id);
     snprintf(hdu, sizeof hdu, "%d", otf_fits_image_info(w->img)->hdu_index);
     memset(&info, 0, sizeof info);
     info.job_id = j->id;

@@ -568,6 +568,24 @@ class DurabilityTest(BatchingCase):
         self.assertGreaterEqual(self.metric(c, "otf_worker_restarts_total"), 1)
         self.assertNotIn(pids[0], srv.workers())
 
+    def test_batch_ids_stay_unique_across_worker_restarts(self):
+        """A restarted worker numbers its batches from 1 again: the batch ids in the results
+        (catalogue PARAM batch_id) must still tell its batches from the previous run's."""
+        srv = self.server("bids", "--workers", 1, "--batch.max_jobs", 1)
+        c = srv.client()
+        first = self.submit(c)
+        self.assert_completed(self.wait_final(c, [first], srv=srv))
+        pids = srv.workers()
+        self.assertEqual(len(pids), 1, pids)
+        os.kill(pids[0], signal.SIGKILL)
+        self.wait_for("the worker to be restarted",
+                      lambda: self.metric(c, "otf_worker_restarts_total") == 1
+                      and [p for p in srv.workers() if p != pids[0]], srv=srv)
+        second = self.submit(c)
+        self.assert_completed(self.wait_final(c, [second], srv=srv))
+        a, b = (self.catalog_params(c, j)["batch_id"] for j in (first, second))
+        self.assertNotEqual(a, b, "two batches of two worker runs share one batch id")
+
     def test_kill9_otfd_mid_batch_then_restart(self):
         """kill -9 of otfd while a batch runs: its workers stop too (they never outlive it),
         and a restart on the same data directory runs every accepted job to its end."""
