@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""Server throughput and batching benchmark: one scenario per call, the real otfd (Release) with
+its worker processes on 127.0.0.1, N jobs submitted at once over HTTP, and one JSON line out.
+
+    bench_server.py --otfd build/release/bin/otfd --models DIR --image IMG.fits \\
+        --jobs 16 --model sdc1 [--model2 sdc1b] [--precision BF16] [--max-jobs 8] \\
+        [--max-patches 16] [--max-resident 2] [--sequential] [--label NAME]
+
+Measured: wall time from the first submission to the last job's end (jobs/s, patches/s over the
+patches the jobs report in jobInfo), each job's latency (endTime - creationTime, as the server
+records them), the worker's own counters from /metrics (batches, micro-batches, model loads and
+evictions, stage seconds), and the peak RSS of otfd + its workers: the sum of each process's
+VmHWM, and the largest sum of VmRSS sampled every 50 ms (the two bound the true joint peak).
+
+--sequential submits the next job only when the previous one has ended (latency at low load).
+--model2 alternates the jobs between two models (model-switch scenario).
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "integration"))
+from uws_harness import Multipart, Otfd  # noqa: E402
+
+FINAL = ("COMPLETED", "ERROR", "ABORTED")
+
+
+def parse_time(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def proc_kib(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid):
+    r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_sum_rss = 0
+        self.hwm = {}
+        self.stop = threading.Event()
+
+    def sample(self):
+        pids = [self.pid] + children(self.pid)
+        total = 0
+        for p in pids:
+            total += proc_kib(p, "VmRSS")
+            h = proc_kib(p, "VmHWM")
+            if h:
+                self.hwm[p] = max(self.hwm.get(p, 0), h)
+        self.peak_sum_rss = max(self.peak_sum_rss, total)
+
+    def run(self):
+        while not self.stop.is_set():
+            self.sample()
+            time.sleep(0.05)
+
+
+def metrics(c):
+    out = {}
+    for line in c.get("/metrics").text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name = head.split("{", 1)[0]
+        out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def percentile(v, q):
+    v = sorted(v)
+    if not v:
+        return None
+    k = (len(v) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--otfd", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--jobs", type=int, default=16)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--model2")
+    ap.add_argument("--precision", default="BF16")
+    ap.add_argument("--max-jobs", type=int, default=8)
+    ap.add_argument("--max-patches", type=int, default=16)
+    ap.add_argument("--max-resident", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--sequential", action="store_true")
+    ap.add_argument("--label", default="")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    a = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="otf-bench-server-"))
+    srv = Otfd(a.otfd, tmp / "data", "--workers", 1, "--batch.max_jobs", a.max_jobs,
+               "--batch.max_patches", a.max_patches, "--batch.min_jobs", 1,
+               "--models.max_resident", a.max_resident, "--engine.threads", a.threads,
+               "--queue.max_jobs", 10000, "--log_level", "warn",
+               models=a.models, name="bench")
+    srv.start()
+    c = srv.client()
+    sampler = RssSampler(srv.proc.pid)
+    sampler.start()
+    ids = []
+    try:
+        models = [a.model, a.model2] if a.model2 else [a.model]
+
+        def submit(i):
+            mp = Multipart()
+            mp.field("MODEL", models[i % len(models)])
+            mp.field("PRECISION", a.precision)
+            mp.field("PHASE", "RUN")
+            mp.file("image", "image.fits", path=a.image)
+            r = c.post_multipart("/jobs", mp, timeout=600)
+            if r.status != 303:
+                raise RuntimeError(f"submission refused: {r}")
+            return r.header("Location").rsplit("/", 1)[1]
+
+        def phase(j):
+            return c.get(f"/jobs/{j}/phase").text().strip()
+
+        t0 = time.time()
+        if a.sequential:
+            for i in range(a.jobs):
+                j = submit(i)
+                ids.append(j)
+                while phase(j) not in FINAL:
+                    time.sleep(0.02)
+        else:
+            ids = [None] * a.jobs
+            th = [threading.Thread(target=lambda i=i: ids.__setitem__(i, submit(i)))
+                  for i in range(a.jobs)]
+            for t in th:
+                t.start()
+            for t in th:
+                t.join()
+            pending = set(ids)
+            while pending:
+                for j in list(pending):
+                    if phase(j) in FINAL:
+                        pending.discard(j)
+                time.sleep(0.05)
+        t_end = time.time()
+        docs = [c.get(f"/jobs/{j}", accept="application/json").json() for j in ids]
+        m = metrics(c)
+        sampler.stop.set()
+        sampler.join()
+        sampler.sample()
+    finally:
+        srv.stop()
+    bad = [d for d in docs if d["phase"] != "COMPLETED"]
+    if bad:
+        print(json.dumps({"error": "jobs did not complete", "jobs": bad[:3]}), file=sys.stderr)
+        print(srv.log_tail(), file=sys.stderr)
+        sys.exit(1)
+    created = [parse_time(d["creationTime"]) for d in docs]
+    ended = [parse_time(d["endTime"]) for d in docs]
+    lat = [e - s for s, e in zip(created, ended)]
+    run = [parse_time(d["endTime"]) - parse_time(d["startTime"]) for d in docs]
+    patches = sum(d["jobInfo"]["patchesTotal"] for d in docs)
+    # Throughput over the server's own span (first creation to last end) and the client's.
+    span = max(ended) - min(created)
+    wall = t_end - t0
+    out = {
+        "label": a.label, "jobs": a.jobs, "model": a.model, "model2": a.model2,
+        "precision": a.precision, "max_jobs": a.max_jobs, "max_patches": a.max_patches,
+        "max_resident": a.max_resident, "sequential": a.sequential,
+        "patches": patches, "patches_per_job": patches / a.jobs,
+        "span_s": round(span, 3), "wall_s": round(wall, 3),
+        "jobs_per_s": round(a.jobs / span, 4), "patches_per_s": round(patches / span, 3),
+        "latency_p50_s": round(percentile(lat, 0.5), 3),
+        "latency_p99_s": round(percentile(lat, 0.99), 3),
+        "latency_max_s": round(max(lat), 3),
+        "run_p50_s": round(percentile(run, 0.5), 3),
+        "batches": m.get("otf_batches_total"), "batch_jobs": m.get("otf_batch_jobs_total"),
+        "microbatches": m.get("otf_microbatches_total"),
+        "worker_patches": m.get("otf_patches_total"),
+        "model_loads": m.get("otf_model_loads_total"),
+        "model_evictions": m.get("otf_model_evictions_total"),
+        "stage_s": {k[len("otf_stage_"):-len("_seconds_total")]: round(v, 3)
+                    for k, v in m.items() if k.startswith("otf_stage_")},
+        "busy_s": round(m.get("otf_worker_busy_seconds_total", 0), 3),
+        "rss_sum_hwm_mib": round(sum(sampler.hwm.values()) / 1024, 1),
+        "rss_peak_sampled_mib": round(sampler.peak_sum_rss / 1024, 1),
+        "load": open("/proc/loadavg").read().split()[:3],
+    }
+    print(json.dumps(out))
+    if not a.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

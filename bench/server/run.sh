@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Server throughput and batching benchmark (issue 5): the Release otfd with one worker process on
+# this machine, SDC1 architecture with random weights at 256^2 patches, synthetic 1024^2 images,
+# against the engine alone (bench_engine) on the same number of patches in the same run.
+#
+#   bench/server/run.sh [BUILD_DIR (Release, with otfd and bench_engine)]
+#
+# Environment: PRECS="BF16 FP32" (precisions of the 16-job headline; the other scenarios run in
+# the first one), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
+# THREADS (engine threads, default 2). Prints a Markdown table (bench/server/table.py).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build/release}
+PRECS=${PRECS:-"BF16 FP32"}
+THREADS=${THREADS:-2}
+OUT=${OUT:-$BUILD/bench-server.jsonl}
+WORK=${WORK:-$(mktemp -d /tmp/otf-bench-server.XXXXXX)}
+OTFD=$BUILD/bin/otfd
+BENCH=$BUILD/bin/bench_engine
+PY=/usr/bin/python3
+for b in "$OTFD" "$BENCH"; do
+    [ -x "$b" ] || { echo "run.sh: build otfd and bench_engine in $BUILD first" >&2; exit 1; }
+done
+
+# Two model folders: sdc1 and sdc1b (other random weights), 256^2 inference patches, overlap
+# 32, the SDC1 post-processing of docs/formats/model-manifest.md.
+mkdir -p "$WORK/models"
+for m in sdc1:1 sdc1b:2; do
+    id=${m%:*}
+    seed=${m#*:}
+    dir=$WORK/models/$id
+    mkdir -p "$dir"
+    [ -f "$dir/net.dat" ] || $PY tools/make_sdc1_random.py -o "$dir/net.dat" --seed "$seed" --size 256 >/dev/null
+    cat >"$dir/model.ini" <<INI
+[model]
+description = SDC1 architecture with random weights (seed $seed), benchmark only
+licence = Apache-2.0
+training_data = none: random weights (tools/make_sdc1_random.py --seed $seed)
+weights = net.dat
+weights_sha256 = $(sha256sum "$dir/net.dat" | cut -d' ' -f1)
+format = binary
+precisions = fp32, bf16
+[input]
+channels = 1
+train_patch = 256x256
+infer_patch = 256x256
+overlap = 32
+[normalisation]
+gain = 3
+lo = 4e-7
+hi = 4e-5
+[yolo]
+min_box = 5
+max_obj = 340
+[postprocess]
+obj_threshold = 0.5
+nms_diou_first = 0.1
+nms_diou_second = -0.15
+border = drop
+[param.flux]
+unit = Jy
+transform = ln_minmax
+min = -14
+max = -4
+[param.bmaj]
+unit = arcsec
+transform = ln_minmax
+min = 0
+max = 3.5
+[param.bmin]
+unit = arcsec
+transform = ln_minmax
+min = 0
+max = 3
+[param.pa_cos]
+transform = cos_pa
+[param.pa_sin]
+transform = sin_pa_half
+INI
+done
+IMG=$WORK/img1024.fits
+[ -f "$IMG" ] || $PY -c "
+import sys; sys.path.insert(0, 'tests/integration')
+from test_batching import write_fits
+write_fits(sys.argv[1], 1024, seed=7)" "$IMG"
+
+mkdir -p "$(dirname "$OUT")"
+: >"$OUT"
+echo "{\"machine\": \"$(lscpu | sed -n 's/^Model name: *//p')\", \"cpus\": $(nproc), \"date\": \"$(date -u +%FT%TZ)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$OUT"
+
+server() { # label, args...
+    local label=$1
+    shift
+    $PY bench/server/bench_server.py --otfd "$OTFD" --models "$WORK/models" --image "$IMG" \
+        --threads "$THREADS" --label "$label" "$@" >>"$OUT"
+    tail -n 1 "$OUT" >&2
+}
+engine() { # label, precision, patches: the same patches in micro-batches of 16
+    local label=$1 prec=$2 reps=$(($3 / 16))
+    "$BENCH" --model "$WORK/models/sdc1/net.dat" --size 256 --batch 16 --precision "$prec" \
+        --reps "$reps" --threads "$THREADS" | sed "s/^{/{\"label\": \"$label\", /" >>"$OUT"
+    tail -n 1 "$OUT" >&2
+}
+
+first=1
+for P in $PRECS; do
+    p=$(echo "$P" | tr 'A-Z' 'a-z')
+    engine "engine-16-$p-before" "$p" 400
+    server "server-16-$p" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8
+    engine "engine-16-$p-after" "$p" 400
+    if [ $first = 1 ]; then
+        first=0
+        server "server-16-$p-maxjobs1" --jobs 16 --model sdc1 --precision "$P" --max-jobs 1
+        server "server-64-$p" --jobs 64 --model sdc1 --precision "$P" --max-jobs 8
+        engine "engine-64-$p" "$p" 1600
+        server "lowload-8-$p" --jobs 8 --model sdc1 --precision "$P" --sequential
+        server "switch-resident2-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
+            --max-jobs 2 --max-resident 2
+        server "switch-resident1-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
+            --max-jobs 2 --max-resident 1
+    fi
+done
+$PY bench/server/table.py "$OUT"
