@@ -417,6 +417,15 @@ class UwsServiceTest(ServerCase):
         # Form fields win over the description's values.
         job_id = self.create(self.c, [("PRECISION", "BF16")], image=self.image, desc=desc)
         self.assertEqual(self.params_of(self.job(self.c, job_id)[0])["precision"], "BF16")
+        # The description as a file part (curl -F description=@job.xml).
+        mp = Multipart().file("description", "job.xml", data=desc.encode(),
+                              content_type="application/xml")
+        mp.file("image", "img.fits", data=self.image)
+        r = self.c.post_multipart("/jobs", mp)
+        self.assertEqual(r.status, 303, r)
+        root, _ = self.job(self.c, r.header("Location").rsplit("/", 1)[1])
+        self.assertEqual(self.params_of(root)["model"], self.model)
+        self.assertIn("image", self.params_of(root))
         # The same document as a raw text/xml body.
         r = self.c.request("POST", "/jobs", body=desc.encode(),
                            headers={"Content-Type": "text/xml"})
