@@ -269,6 +269,80 @@ static void test_nms_first(void **state)
     assert_int_equal(otf_detect_nms_first(b, 0, two, 2), 0);
 }
 
+/* The plain O(n^2) greedy NMS, as CIANNA's first_NMS, to check the bucketed one against. */
+static size_t nms_brute(struct otf_detect_box *b, size_t n, const struct otf_detect_level *lv,
+                        size_t nl)
+{
+    unsigned char *dead = otf_xcalloc(n, 1);
+    struct otf_detect_box *keep = otf_xmalloc(n * sizeof(*keep));
+    size_t nk = 0;
+    for (;;) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < n; i++)
+            if (!dead[i] && (best == SIZE_MAX || b[i].obj > b[best].obj))
+                best = i;
+        if (best == SIZE_MAX)
+            break;
+        dead[best] = 1;
+        keep[nk++] = b[best];
+        for (size_t i = 0; i < n; i++) {
+            if (dead[i])
+                continue;
+            double d = otf_detect_diou(&b[best], &b[i]);
+            for (size_t l = 0; l < nl; l++)
+                if (d > lv[l].value && b[i].obj < lv[l].obj_below)
+                    dead[i] = 1;
+        }
+    }
+    memcpy(b, keep, nk * sizeof(*keep));
+    free(dead);
+    free(keep);
+    return nk;
+}
+
+static void test_nms_buckets(void **state)
+{
+    const struct otf_detect_level tables[4][4] = {
+        {{0.05, INFINITY}, {-0.1, 0.7}, {-0.3, 0.5}, {-0.5, 0.3}}, /* CIANNA SDC1 */
+        {{0.2, INFINITY}},
+        {{-0.8, INFINITY}},
+        {{-1.0, 0.4}},
+    };
+    const size_t nl[4] = {4, 1, 1, 1};
+    uint64_t s = 42;
+    (void)state;
+    for (int rep = 0; rep < 8; rep++) {
+        size_t n = 200 + (size_t)rep * 300;
+        struct otf_detect_box *a = otf_xmalloc(n * sizeof(*a)), *b = otf_xmalloc(n * sizeof(*b));
+        for (size_t i = 0; i < n; i++) {
+            double r[5];
+            for (int k = 0; k < 5; k++) {
+                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+                r[k] = (double)(s >> 11) / 9007199254740992.0;
+            }
+            double cx = r[0] * 512, cy = r[1] * 512, w = 2 + r[2] * (rep % 2 ? 60 : 12),
+                   h = 2 + r[3] * 12;
+            a[i] = bx(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2,
+                      (float)(0.01 * floor(r[4] * 100))); /* many ties */
+        }
+        for (int t = 0; t < 4; t++) {
+            memcpy(b, a, n * sizeof(*a));
+            struct otf_detect_box *c = otf_xmalloc(n * sizeof(*c));
+            memcpy(c, a, n * sizeof(*a));
+            size_t k1 = otf_detect_nms_first(b, n, tables[t], nl[t]);
+            size_t k2 = nms_brute(c, n, tables[t], nl[t]);
+            assert_int_equal(k1, k2);
+            for (size_t i = 0; i < k1; i++) {
+                assert_float_equal(b[i].xmin, c[i].xmin, 0);
+                assert_float_equal(b[i].ymin, c[i].ymin, 0);
+            }
+            free(c);
+        }
+        free(a);
+        free(b);
+    }
+}
+
 /* ---- patch source ---- */
 
 static void base_config(struct otf_detect_config *c)
@@ -803,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_percentile_bounds),
         cmocka_unit_test(test_diou),
         cmocka_unit_test(test_nms_first),
+        cmocka_unit_test(test_nms_buckets),
         cmocka_unit_test(test_source_patches),
         cmocka_unit_test(test_collect_basic),
         cmocka_unit_test(test_collect_edge_and_second_nms),
