@@ -468,7 +468,11 @@ static void request_body(struct http_request *r, const char *data, size_t size)
 static void request_end(struct http_request *r)
 {
     if (r->pp) {
-        MHD_destroy_post_processor(r->pp); /* flushes the last field */
+        /* Flushes the last field; MHD_NO when the body stopped inside a part (no closing
+         * boundary): a cut-off upload must not become a job with part of an image. */
+        if (MHD_destroy_post_processor(r->pp) != MHD_YES)
+            fail_body(r, MHD_HTTP_BAD_REQUEST,
+                      "malformed request body: it ends inside a field or part (truncated upload?)");
         r->pp = NULL;
     }
     if (r->upload_fd >= 0) {

@@ -782,6 +782,15 @@ class UwsServiceTest(ServerCase):
         r = self.c.post_form(f"/jobs/{job_id}/phase", {"PHASE": "RUN"})
         self.assert_error(r, 400, "truncated")
         self.assertEqual(self.phase(self.c, job_id), "PENDING")
+        # A multipart body cut off inside the image part (no closing boundary): refused, not a
+        # job with part of an image.
+        before = self.job_ids(self.c)
+        body = Multipart().field("MODEL", self.model).file("image", "a.fits", data=self.image)
+        cut = body.body()[:len(body.body()) // 2]
+        r = self.c.request("POST", "/jobs", body=cut,
+                           headers={"Content-Type": body.headers()["Content-Type"]})
+        self.assert_error(r, 400, "truncated")
+        self.assert_no_new_job(before)
         # Two images in one job.
         before = self.job_ids(self.c)
         mp = Multipart().field("MODEL", self.model)
