@@ -80,6 +80,12 @@ void otf_sched_set_loaded(struct otf_sched *s, const char *model, const char *pr
     s->loaded_since_us = since_us;
 }
 
+int otf_sched_is_loaded(const struct otf_sched *s, const char *model, const char *precision)
+{
+    return s->loaded_model && str_eq(s->loaded_model, model) &&
+           str_eq(s->loaded_precision, precision ? precision : "FP32");
+}
+
 static int64_t *deficit_slot(struct otf_sched *s, const char *owner)
 {
     const char *o = owner ? owner : "";

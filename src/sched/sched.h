@@ -58,6 +58,9 @@ void otf_sched_free(struct otf_sched *s);
 void otf_sched_set_loaded(struct otf_sched *s, const char *model, const char *precision,
                           int64_t since_us);
 
+/* 1 when (model, precision) is the key last given to otf_sched_set_loaded. */
+int otf_sched_is_loaded(const struct otf_sched *s, const char *model, const char *precision);
+
 /* Decides the next batch from the `n` queued jobs at time `now_us`:
  *  - a key is ready when it has >= max_jobs jobs, or >= min_jobs jobs, or its oldest job has
  *    waited >= max_wait_ms (so a lone job on an idle worker never waits for a batch that cannot

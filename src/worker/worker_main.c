@@ -584,7 +584,8 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
             end_error(st, p, stats, &b.jobs[i], eb.msg);
         goto out;
     }
-    if (loaded)
+    /* A switch to another key starts its hold time, whether or not the model was resident. */
+    if (loaded || !otf_sched_is_loaded(sched, model, precision))
         otf_sched_set_loaded(sched, model, precision, otf_time_now_us());
     wmodels_describe(ms, stats->resident, sizeof stats->resident);
     b.m = m;

@@ -96,7 +96,11 @@ static void test_keys_fifo_and_hold(void **state)
     assert_string_equal(d.model, "m2");
     assert_string_equal(d.precision, "BF16");
     /* m1 loaded 100 ms ago (< hold): it keeps the worker although m2 is older. */
+    assert_false(otf_sched_is_loaded(s, "m1", "FP32"));
     otf_sched_set_loaded(s, "m1", "FP32", 900 * MS);
+    assert_true(otf_sched_is_loaded(s, "m1", "FP32"));
+    assert_true(otf_sched_is_loaded(s, "m1", NULL)); /* absent precision is FP32 */
+    assert_false(otf_sched_is_loaded(s, "m1", "BF16"));
     otf_sched_pick_batch(s, q, 3, 1000 * MS, &d);
     assert_string_equal(d.model, "m1");
     assert_int_equal(d.is_switch, 0);
