@@ -45,10 +45,11 @@ void wmodels_describe(const struct wmodels *ms, char *out, size_t n);
 
 /* Job states shared between the worker thread and the reader thread. */
 enum wjob_state {
-    WJOB_ACTIVE = 0,  /* patches flow */
-    WJOB_FAILED = 1,  /* an error was recorded; the worker thread ends it as ERROR */
-    WJOB_DROPPED = 2, /* aborted / deleted / out of time: stop silently */
-    WJOB_DONE = 3     /* ended (COMPLETED or ERROR written) */
+    WJOB_ACTIVE = 0,   /* patches flow */
+    WJOB_FAILED = 1,   /* an error was recorded; the worker thread ends it as ERROR */
+    WJOB_DROPPED = 2,  /* aborted / deleted / out of time: stop silently */
+    WJOB_DONE = 3,     /* ended (COMPLETED or ERROR written) */
+    WJOB_FINISHING = 4 /* every patch collected; the finisher thread owns it now */
 };
 
 /* One job of a running batch. */

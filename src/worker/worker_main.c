@@ -3,7 +3,10 @@
  *
  * Two threads per batch: the reader thread owns the images and patch sources and fills the next
  * micro-batch buffer while this thread runs the engine on the current one (two buffers, handed
- * over under a mutex). This thread owns the engine, the collectors, the WCS and the store. */
+ * over under a mutex). This thread owns the engine, the collectors, the WCS and the store. A
+ * finisher thread (with its own store handle) takes each job whose patches are all collected:
+ * second NMS, catalogue, result files, publication — so writing results never stalls the
+ * engine. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -57,6 +60,16 @@ struct batch {
     pthread_cond_t cond;
     int reader_done; /* no more buffers will be filled */
     int stop;        /* the worker thread asks the reader to stop */
+
+    /* finisher queue: indices of FINISHING jobs (each job enters once), under fin_lock */
+    pthread_mutex_t fin_lock;
+    pthread_cond_t fin_cond;
+    size_t *fin_q;
+    size_t fin_head, fin_tail;
+    int fin_closed;
+    int fin_started;
+    pthread_t fin_thread;
+    struct otf_store *fin_st;
 };
 
 static void job_fail(struct wjob *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -328,15 +341,74 @@ static void check_jobs(struct otf_store *st, struct batch *b, int force)
     }
 }
 
+static void *finisher_main(void *arg)
+{
+    struct batch *b = arg;
+    pthread_mutex_lock(&b->fin_lock);
+    for (;;) {
+        size_t i;
+        while (b->fin_head == b->fin_tail && !b->fin_closed)
+            pthread_cond_wait(&b->fin_cond, &b->fin_lock);
+        if (b->fin_head == b->fin_tail)
+            break;
+        i = b->fin_q[b->fin_head++];
+        pthread_mutex_unlock(&b->fin_lock);
+        end_completed(b->fin_st, b, &b->jobs[i]);
+        pthread_mutex_lock(&b->fin_lock);
+    }
+    pthread_mutex_unlock(&b->fin_lock);
+    return NULL;
+}
+
+static void finisher_start(struct batch *b)
+{
+    struct otf_errbuf eb = {0};
+    pthread_mutex_init(&b->fin_lock, NULL);
+    pthread_cond_init(&b->fin_cond, NULL);
+    b->fin_q = otf_xcalloc(b->n_jobs ? b->n_jobs : 1, sizeof *b->fin_q);
+    if (otf_store_open(b->p->store_url, &b->fin_st, &eb) != OTF_OK) {
+        otf_log_warn("worker", "finisher without its own store (%s): results written inline",
+                     eb.msg);
+        return;
+    }
+    b->fin_started = pthread_create(&b->fin_thread, NULL, finisher_main, b) == 0;
+}
+
+/* Waits for the finisher to end every job handed to it. */
+static void finisher_stop(struct batch *b)
+{
+    pthread_mutex_lock(&b->fin_lock);
+    b->fin_closed = 1;
+    pthread_cond_broadcast(&b->fin_cond);
+    pthread_mutex_unlock(&b->fin_lock);
+    if (b->fin_started)
+        pthread_join(b->fin_thread, NULL);
+    otf_store_close(b->fin_st);
+    free(b->fin_q);
+    pthread_mutex_destroy(&b->fin_lock);
+    pthread_cond_destroy(&b->fin_cond);
+}
+
 static void end_finished(struct otf_store *st, struct batch *b)
 {
     for (size_t i = 0; i < b->n_jobs; i++) {
         struct wjob *w = &b->jobs[i];
         int s = atomic_load(&w->state);
-        if (s == WJOB_FAILED)
+        if (s == WJOB_FAILED) {
             end_error(st, b->p, b->stats, w, w->error);
-        else if (s == WJOB_ACTIVE && w->collected == w->total)
-            end_completed(st, b, w);
+        } else if (s == WJOB_ACTIVE && w->collected == w->total) {
+            int expect = WJOB_ACTIVE;
+            if (!atomic_compare_exchange_strong(&w->state, &expect, WJOB_FINISHING))
+                continue;
+            if (!b->fin_started) {
+                end_completed(st, b, w);
+                continue;
+            }
+            pthread_mutex_lock(&b->fin_lock);
+            b->fin_q[b->fin_tail++] = i;
+            pthread_cond_signal(&b->fin_cond);
+            pthread_mutex_unlock(&b->fin_lock);
+        }
     }
 }
 
@@ -352,6 +424,7 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
     b->patch_floats = (size_t)b->m->dcfg.patch_w * (size_t)b->m->dcfg.patch_h;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
+    finisher_start(b);
     for (int i = 0; i < N_BUFS; i++) {
         b->bufs[i].in =
             otf_malloc((size_t)b->p->sched.max_patches * b->patch_floats * sizeof(float));
@@ -434,6 +507,7 @@ out:
     }
     if (!*stop)
         end_finished(st, b);
+    finisher_stop(b); /* every handed-over job is published before the batch ends */
     for (int i = 0; i < N_BUFS; i++) {
         otf_free(b->bufs[i].in);
         free(b->bufs[i].job_of);
