@@ -76,7 +76,13 @@ float otf_engine_cpu_max_abs(const float *x, size_t n)
 
 /* The scans are the hot part of the saturation pass: cloned for AVX-512 and AVX2 (chosen at
  * load time by the ifunc resolver) since the project builds without -march. */
+/* ThreadSanitizer's runtime is not ready when the ifunc resolvers of target_clones run (the
+ * program crashes before main), so sanitizer builds get the portable version only. */
+#if defined(__SANITIZE_THREAD__)
+#define OTF_CLONES
+#else
 #define OTF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 
 OTF_CLONES static int any_above_f32(const float *p, size_t n, float sat)
 {
