@@ -166,6 +166,9 @@ static int png_emit(FILE *f, const unsigned char *rgb, int w, int h, const char 
         return -1;
     }
     png_init_io(png, f);
+    /* a preview is written once per job on the worker's thread: fast zlib, one cheap filter */
+    png_set_compression_level(png, 1);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     text[0].compression = PNG_TEXT_COMPRESSION_NONE;
