@@ -3,7 +3,7 @@
  *   bench_detect field OUT.fits N [SEED]     writes an N x N float32 SDC1-like test field
  *                                            (noise + Gaussian sources), row by row
  *   bench_detect run --model DIR --image F.fits [--backend B] [--batch N] [--threads N]
- *                [--precision P] [--patch P --overlap O]
+ *                [--precision P] [--patch P --overlap O] [--obj-threshold T]
  *
  * `run` prints one JSON line: every stage's wall time (bounds, read, patch, forward, collect,
  * finish), the share of everything but the forward pass, patches, rows, and the process's peak
@@ -124,6 +124,7 @@ static int run(int argc, char **argv)
 {
     const char *model = NULL, *image = NULL, *backend = "auto", *precision = "fp32";
     int batch = 8, threads = 0, patch = 0, overlap = -1;
+    double obj = -1;
     struct otf_errbuf eb = {0};
     struct otf_model_manifest *m = NULL;
     struct otf_model_net *net = NULL;
@@ -154,6 +155,8 @@ static int run(int argc, char **argv)
             patch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--overlap") == 0)
             overlap = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--obj-threshold") == 0)
+            obj = atof(argv[i + 1]);
         else {
             fprintf(stderr, "bench_detect: unknown option %s\n", argv[i]);
             return 2;
@@ -179,6 +182,9 @@ static int run(int argc, char **argv)
         fprintf(stderr, "bench_detect: %s\n", eb.msg);
         return 1;
     }
+    if (obj >= 0) /* e.g. to keep a random network's catalogue out of a memory measurement */
+        for (int b = 0; b < cfg.nb_box; b++)
+            cfg.obj_threshold[b] = obj;
     ep.batch_max = batch;
     ep.in_w = cfg.patch_w;
     ep.in_h = cfg.patch_h;
