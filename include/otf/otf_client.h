@@ -279,6 +279,61 @@ OTF_API void otf_client_metrics_free(struct otf_client_metric *m, size_t n);
  * returns 1 if found. */
 OTF_API int otf_client_metric_label(const char *labels, const char *key, char *out, size_t n);
 
+/* ---- SAMP (IVOA SAMP 1.3 Standard Profile; docs/cli.md "SAMP") ----
+ * Sends a table or an image to the desktop tools (TOPCAT, Aladin, DS9) registered with the SAMP
+ * hub of the user's session: finds the hub from SAMP_HUB (std-lockurl:file://...) or ~/.samp,
+ * registers as "otf", notifies every subscribed client, unregisters. The receivers download the
+ * URLs themselves, so they must be readable from their machine (file:// or an unprotected
+ * http URL). Needs a build with libxmlrpc-c; otherwise every send fails with a clear message. */
+
+/* What a hub's lockfile says (strings are NUL-terminated, empty when absent). */
+struct otf_client_samp_hub {
+    char secret[256];         /* samp.secret */
+    char xmlrpc_url[1024];    /* samp.hub.xmlrpc.url */
+    char profile_version[32]; /* samp.profile.version */
+    char lockfile[1024];      /* where it was read (otf_client_samp_find_hub), or "" */
+};
+
+/* Parses the text of a Standard Profile lockfile (key=value lines, '#' comments). OTF_E_FORMAT
+ * when samp.secret or samp.hub.xmlrpc.url is missing or too long, or a line is not key=value. */
+OTF_API enum otf_status otf_client_samp_parse_lockfile(const char *text, size_t len,
+                                                       struct otf_client_samp_hub *out,
+                                                       struct otf_client_error *err);
+/* Path of the lockfile named by a SAMP_HUB value (NULL or "" means `home`/.samp) into `path`
+ * (size n). OTF_E_INVAL for a value that is not "std-lockurl:file:..."; OTF_E_LIMIT if too
+ * long. */
+OTF_API enum otf_status otf_client_samp_lockfile_path(const char *samp_hub, const char *home,
+                                                      char *path, size_t n,
+                                                      struct otf_client_error *err);
+/* Reads the lockfile of the running hub (SAMP_HUB, else $HOME/.samp). OTF_E_NOTFOUND when there
+ * is none ("no SAMP hub running"), OTF_E_FORMAT for a bad one. */
+OTF_API enum otf_status otf_client_samp_find_hub(struct otf_client_samp_hub *out,
+                                                 struct otf_client_error *err);
+/* 1 when this build can send over SAMP (it was built with libxmlrpc-c). */
+OTF_API int otf_client_samp_available(void);
+
+/* What to send: a table (table.load.votable) and/or an image (image.load.fits). Strings are
+ * borrowed; a NULL url skips that message, NULL ids and names are left out. */
+struct otf_client_samp_send {
+    const char *table_url;  /* VOTable URL */
+    const char *table_id;   /* "table-id" */
+    const char *table_name; /* "name" shown by the receiver */
+    const char *image_url;  /* FITS URL */
+    const char *image_id;   /* "image-id" */
+    const char *image_name; /* "name" */
+    long timeout_ms;        /* limit on each call to the hub [5000] */
+};
+
+/* Registers with the hub, declares samp.name "otf", sends samp.hub.notifyAll for each message,
+ * unregisters. *n_table and *n_image (optional) receive how many clients the hub forwarded each
+ * message to (0: nobody subscribed). Errors: OTF_E_NOTFOUND no hub (no lockfile), OTF_E_FORMAT
+ * bad lockfile, OTF_E_NET hub not answering (stale lockfile), OTF_E_TIMEOUT, OTF_E_AUTH the hub
+ * refused the registration, OTF_E_STATE the hub refused a message or SAMP is not built in,
+ * OTF_E_INVAL nothing to send. Blocks for at most a few timeouts; any thread (a call creates
+ * and destroys its own connection), after otf_client_global_init(). */
+OTF_API enum otf_status otf_client_samp_notify(const struct otf_client_samp_send *s, int *n_table,
+                                               int *n_image, struct otf_client_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -77,12 +77,15 @@ enum otf_status otf_client_global_init(void)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return OTF_E_INTERNAL;
     xmlInitParser(); /* error documents may be VOTables; libxml2 wants this before threads */
+    if (client_samp_global_init() != OTF_OK)
+        return OTF_E_INTERNAL;
     done = 1;
     return OTF_OK;
 }
 
 void otf_client_global_cleanup(void)
 {
+    client_samp_global_cleanup();
     curl_global_cleanup();
 }
 

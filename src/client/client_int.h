@@ -67,6 +67,10 @@ enum otf_status client_status_for_http(long status);
 enum otf_status client_parse_models(const char *text, size_t len, struct otf_client_model **out,
                                     size_t *n_out, struct otf_client_error *err);
 
+/* libxmlrpc-c's globals for SAMP (client_samp.c); no-ops in a build without SAMP. */
+enum otf_status client_samp_global_init(void);
+void client_samp_global_cleanup(void);
+
 /* 1 when `id` may be put in a URL path as one segment (job and result ids). */
 int client_id_ok(const char *id);
 
