@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"abort", otf_cli_abort, "abort jobs"},
     {"delete", otf_cli_delete, "delete jobs"},
     {"models", otf_cli_models, "list the service's models"},
+    {"samp", otf_cli_samp, "send a job's catalogue to TOPCAT/Aladin over SAMP"},
 };
 
 static void usage(FILE *f)

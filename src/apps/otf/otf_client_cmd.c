@@ -218,6 +218,49 @@ static int fetch_all(struct otf_cli *cl, const struct otf_client_job *j, const c
     return code;
 }
 
+/* Sends the catalogue of the COMPLETED job `j` to the SAMP hub as table.load.votable with its
+ * service URL (the receiver downloads it). `name` (may be NULL) is the name shown there. Returns
+ * 0 or the exit code with the message in `e`; *n_out receives the number of receivers. */
+static int samp_send_job(const struct otf_cli *cl, const struct otf_client_job *j, const char *name,
+                         int *n_out, struct otf_client_error *e)
+{
+    struct otf_client_samp_send s = {0};
+    const char *href = NULL;
+    char table_id[160], def_name[160];
+    enum otf_status st;
+    int n = 0;
+
+    for (size_t k = 0; k < j->n_results; k++) {
+        if (strcmp(j->results[k].id, "catalog") == 0)
+            href = j->results[k].href;
+    }
+    if (!href) {
+        snprintf(e->msg, sizeof e->msg, "job %s has no catalogue (phase %s)", j->id,
+                 otf_client_phase_name(j->phase));
+        return OTF_CLI_EXIT_NOTFOUND;
+    }
+    snprintf(table_id, sizeof table_id, "%s-catalog", j->id);
+    snprintf(def_name, sizeof def_name, "otf job %s", j->id);
+    s.table_url = href;
+    s.table_id = table_id;
+    s.table_name = name ? name : def_name;
+    st = otf_client_samp_notify(&s, &n, NULL, e);
+    if (st != OTF_OK)
+        return OTF_CLI_EXIT_SAMP;
+    *n_out = n;
+    if (!cl->quiet && !cl->json) {
+        if (n > 0)
+            fprintf(stderr, "otf %s: sent the catalogue of job %s to %d SAMP client%s\n", cl->cmd,
+                    j->id, n, n == 1 ? "" : "s");
+        else
+            fprintf(stderr,
+                    "otf %s: the SAMP hub has no client for table.load.votable (start "
+                    "TOPCAT or Aladin)\n",
+                    cl->cmd);
+    }
+    return 0;
+}
+
 /* ---- submit ---- */
 
 enum {
@@ -233,7 +276,8 @@ enum {
     SUB_WAIT,
     SUB_TIMEOUT,
     SUB_OUTPUT,
-    SUB_PENDING
+    SUB_PENDING,
+    SUB_SAMP
 };
 
 struct submit_state {
@@ -242,7 +286,7 @@ struct submit_state {
     size_t n_params;
     const char *urls[256];
     size_t n_urls;
-    int wait, pending;
+    int wait, pending, samp;
     int64_t timeout_ms;
 };
 
@@ -261,7 +305,9 @@ static const char submit_usage[] =
     "  --pending               create the jobs PENDING instead of queueing them\n"
     "  -w, --wait              wait for every job and fetch its results\n"
     "  --timeout S             with --wait: give up after S seconds (exit 5)\n"
-    "  -o, --output DIR        with --wait: where results go (default .)\n";
+    "  -o, --output DIR        with --wait: where results go (default .)\n"
+    "  --samp                  with --wait: send each catalogue to the SAMP hub (exit 11 when\n"
+    "                          that fails: no hub running, bad lockfile, hub refused)\n";
 
 static const struct option submit_opts[] = {
     {"model", required_argument, NULL, 'm'},
@@ -277,6 +323,7 @@ static const struct option submit_opts[] = {
     {"wait", no_argument, NULL, 'w'},
     {"timeout", required_argument, NULL, SUB_TIMEOUT},
     {"output", required_argument, NULL, 'o'},
+    {"samp", no_argument, NULL, SUB_SAMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -338,6 +385,9 @@ static int submit_opt(struct otf_cli *cl, void *state, int id, const char *arg)
     case SUB_PENDING:
         s->pending = 1;
         return 0;
+    case SUB_SAMP:
+        s->samp = 1;
+        return 0;
     case 'w':
         s->wait = 1;
         return 0;
@@ -359,6 +409,7 @@ struct item {
     struct otf_client_job *job;             /* final state (--wait) */
     json_t *files;
     struct otf_buf paths;
+    int samp_sent; /* --samp: receivers of the catalogue, -1 = not sent */
 };
 
 static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
@@ -395,8 +446,8 @@ static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
         rc = otf_cli_usage_error(&cl, "--ra and --dec go together");
         goto out;
     }
-    if (!s.wait && (s.timeout_ms >= 0 || strcmp(s.dir, ".") != 0)) {
-        rc = otf_cli_usage_error(&cl, "--timeout and --output need --wait");
+    if (!s.wait && (s.timeout_ms >= 0 || strcmp(s.dir, ".") != 0 || s.samp)) {
+        rc = otf_cli_usage_error(&cl, "--timeout, --output and --samp need --wait");
         goto out;
     }
     if (s.wait && s.pending) {
@@ -429,6 +480,7 @@ static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
         enum otf_status st;
 
         it->src = is_file ? argv[first + (int)i] : s.urls[i - (size_t)(argc - first)];
+        it->samp_sent = -1;
         otf_buf_init(&it->paths, 1 << 16);
         sub.image_path = is_file ? it->src : NULL;
         sub.image_url = is_file ? NULL : it->src;
@@ -488,6 +540,16 @@ static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
                     snprintf(it->msg, sizeof it->msg, "%s", e.msg);
                 }
             }
+            if (it->job->phase == OTF_CLIENT_PHASE_COMPLETED && s.samp) {
+                int sc = samp_send_job(&cl, it->job, NULL, &it->samp_sent, &e);
+                if (sc) {
+                    otf_cli_error(&cl, "%s", e.msg);
+                    if (!it->code) {
+                        it->code = sc;
+                        snprintf(it->msg, sizeof it->msg, "%s", e.msg);
+                    }
+                }
+            }
         }
     }
     for (size_t i = 0; i < n_items && !code; i++)
@@ -505,6 +567,8 @@ static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
             }
             if (it->files)
                 json_object_set(o, "files", it->files);
+            if (s.samp && it->samp_sent >= 0)
+                json_object_set_new(o, "sampReceivers", json_integer(it->samp_sent));
             json_object_set_new(o, "exit", json_integer(it->code));
             json_object_set_new(o, "error", it->code ? json_string(it->msg) : json_null());
             json_array_append_new(arr, o);
@@ -1056,6 +1120,81 @@ out:
     return rc == HELP_SHOWN ? OTF_CLI_EXIT_OK : rc;
 }
 
+/* ---- samp ---- */
+
+enum { SAMP_NAME = OTF_CLI_OPT_FIRST_LOCAL };
+
+static const char samp_usage[] =
+    "usage: otf samp ID... [--name TEXT] [options]\n"
+    "Sends the catalogue of each COMPLETED job to the desktop tools (TOPCAT, Aladin) registered\n"
+    "with the SAMP hub of this session (SAMP_HUB or ~/.samp), as table.load.votable with the\n"
+    "catalogue's URL on the service; the tools download it from there.\n"
+    "  --name TEXT             table name shown by the tools (default 'otf job ID')\n";
+
+static const struct option samp_opts[] = {
+    {"name", required_argument, NULL, SAMP_NAME},
+    {NULL, 0, NULL, 0},
+};
+
+static int samp_opt(struct otf_cli *cl, void *state, int id, const char *arg)
+{
+    (void)cl;
+    if (id != SAMP_NAME)
+        return OTF_CLI_EXIT_USAGE;
+    *(const char **)state = arg;
+    return 0;
+}
+
+static int cmd_samp(const struct otf_cli *preset, int argc, char **argv)
+{
+    static const struct cmd_spec spec = {samp_usage, samp_opts, NULL, samp_opt};
+    struct otf_cli cl;
+    const char *name = NULL;
+    json_t *arr = NULL;
+    int first = 0, rc, code = 0;
+
+    otf_cli_init(&cl, "samp", preset);
+    if ((rc = parse_args(&cl, &spec, &name, argc, argv, &first)) != 0)
+        goto out;
+    if (argc - first < 1) {
+        rc = otf_cli_usage_error(&cl, "give at least one job id");
+        goto out;
+    }
+    if ((rc = otf_cli_connect(&cl)) != 0)
+        goto out;
+    arr = json_array();
+    for (int i = first; i < argc; i++) {
+        struct otf_client_job *j = NULL;
+        struct otf_client_error e = {0};
+        enum otf_status st = otf_client_get_job(cl.c, argv[i], &j, &e);
+        int c = 0, n = -1;
+        if (st != OTF_OK)
+            c = otf_cli_exit_for(st, &e);
+        else if (j->phase != OTF_CLIENT_PHASE_COMPLETED) {
+            c = otf_client_phase_is_final(j->phase) ? otf_cli_exit_for_phase(j->phase)
+                                                    : OTF_CLI_EXIT_NOTFOUND;
+            snprintf(e.msg, sizeof e.msg, "job %s is %s: no catalogue to send", j->id,
+                     otf_client_phase_name(j->phase));
+        } else {
+            c = samp_send_job(&cl, j, name, &n, &e);
+        }
+        if (c)
+            otf_cli_error(&cl, "%s", e.msg);
+        json_array_append_new(arr, json_pack("{s:s,s:i,s:i,s:s?}", "jobId", argv[i], "exit", c,
+                                             "sampReceivers", n, "error", c ? e.msg : NULL));
+        if (!code)
+            code = c;
+        otf_client_job_free(j);
+    }
+    if (cl.json)
+        otf_cli_print_json(json_pack("{s:O,s:i}", "jobs", arr, "exit", code));
+    rc = code;
+out:
+    json_decref(arr);
+    otf_cli_cleanup(&cl);
+    return rc == HELP_SHOWN ? OTF_CLI_EXIT_OK : rc;
+}
+
 /* ---- entry points ---- */
 
 struct entry {
@@ -1064,9 +1203,9 @@ struct entry {
 };
 
 static const struct entry entries[] = {
-    {"submit", cmd_submit}, {"status", cmd_status},   {"list", cmd_list},
-    {"wait", cmd_wait},     {"results", cmd_results}, {"fetch", cmd_fetch},
-    {"abort", cmd_abort},   {"delete", cmd_delete},   {"models", cmd_models},
+    {"submit", cmd_submit},   {"status", cmd_status}, {"list", cmd_list},   {"wait", cmd_wait},
+    {"results", cmd_results}, {"fetch", cmd_fetch},   {"abort", cmd_abort}, {"delete", cmd_delete},
+    {"models", cmd_models},   {"samp", cmd_samp},
 };
 
 int otf_cli_submit(int argc, char **argv)
@@ -1112,6 +1251,11 @@ int otf_cli_delete(int argc, char **argv)
 int otf_cli_models(int argc, char **argv)
 {
     return cmd_models(NULL, argc, argv);
+}
+
+int otf_cli_samp(int argc, char **argv)
+{
+    return cmd_samp(NULL, argc, argv);
 }
 
 /* Global options that take a value, and those that do not. */

@@ -1,4 +1,5 @@
-/* otf: the service commands (submit, status, list, wait, results, fetch, abort, delete, models)
+/* otf: the service commands (submit, status, list, wait, results, fetch, abort, delete, models,
+ * samp)
  * built on libotfclient. Each entry takes the arguments from its own name on (argv[0] = the
  * command name), prints errors as one line on stderr (and as a JSON object on stdout with
  * --json) and returns one of the exit codes below, which docs/cli.md documents. The codes are
@@ -14,6 +15,7 @@
 #define OTF_CLI_EXIT_SERVER      8  /* server failure: 5xx, still busy after retries, bad answer */
 #define OTF_CLI_EXIT_REFUSED     9  /* the server refused the request: bad parameter, wrong phase */
 #define OTF_CLI_EXIT_AUTH        10 /* missing or wrong token (401/403) */
+#define OTF_CLI_EXIT_SAMP        11 /* --samp / otf samp: no SAMP hub, bad lockfile, hub refused */
 
 int otf_cli_submit(int argc, char **argv);
 int otf_cli_status(int argc, char **argv);
@@ -24,6 +26,7 @@ int otf_cli_fetch(int argc, char **argv);
 int otf_cli_abort(int argc, char **argv);
 int otf_cli_delete(int argc, char **argv);
 int otf_cli_models(int argc, char **argv);
+int otf_cli_samp(int argc, char **argv);
 
 /* 1 when `arg` is a global option of the service commands (--url, --token, --json, ...) that
  * may come before the command name: `otf --url URL submit ...`. */

@@ -362,6 +362,8 @@ const char *otf_cli_exit_name(int code)
         return "server";
     case OTF_CLI_EXIT_REFUSED:
         return "refused";
+    case OTF_CLI_EXIT_SAMP:
+        return "samp";
     case OTF_CLI_EXIT_AUTH:
         return "auth";
     default:
