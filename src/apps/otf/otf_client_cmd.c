@@ -261,6 +261,25 @@ static int samp_send_job(const struct otf_cli *cl, const struct otf_client_job *
     return 0;
 }
 
+/* Before any upload or request: is there a hub to send to? Returns 0 or OTF_CLI_EXIT_SAMP with
+ * the one line printed. */
+static int samp_check(const struct otf_cli *cl)
+{
+    struct otf_client_samp_hub h;
+    struct otf_client_error e = {0};
+
+    if (!otf_client_samp_available())
+        snprintf(e.msg, sizeof e.msg,
+                 "built without SAMP support (libxmlrpc-c was missing at build time)");
+    else if (otf_client_samp_find_hub(&h, &e) == OTF_OK)
+        return 0;
+    otf_cli_error(cl, "%s", e.msg);
+    if (cl->json)
+        otf_cli_print_json(json_pack("{s:s,s:i,s:s,s:i}", "error", e.msg, "exit", OTF_CLI_EXIT_SAMP,
+                                     "kind", otf_cli_exit_name(OTF_CLI_EXIT_SAMP), "http", 0));
+    return OTF_CLI_EXIT_SAMP;
+}
+
 /* ---- submit ---- */
 
 enum {
@@ -455,6 +474,8 @@ static int cmd_submit(const struct otf_cli *preset, int argc, char **argv)
         goto out;
     }
     if (s.wait && (rc = ensure_dir(&cl, s.dir)) != 0)
+        goto out;
+    if (s.samp && (rc = samp_check(&cl)) != 0)
         goto out;
     if ((rc = otf_cli_connect(&cl)) != 0)
         goto out;
@@ -1160,7 +1181,7 @@ static int cmd_samp(const struct otf_cli *preset, int argc, char **argv)
         rc = otf_cli_usage_error(&cl, "give at least one job id");
         goto out;
     }
-    if ((rc = otf_cli_connect(&cl)) != 0)
+    if ((rc = samp_check(&cl)) != 0 || (rc = otf_cli_connect(&cl)) != 0)
         goto out;
     arr = json_array();
     for (int i = first; i < argc; i++) {
