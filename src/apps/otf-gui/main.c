@@ -308,6 +308,90 @@ static void act_quit(GSimpleAction *a, GVariant *p, gpointer data)
     gtk_window_destroy(g->win);
 }
 
+/* ---- SAMP: send the catalogue and the image to TOPCAT/Aladin/DS9 (docs/gui.md) ---- */
+
+/* One send, owned by its worker thread, then by the idle callback that reports it. */
+struct samp_send {
+    struct otf_gui *g;
+    char *table_url, *table_id, *table_name, *image_url, *image_name;
+    enum otf_status st;
+    int n_table, n_image;
+    struct otf_client_error err;
+};
+
+static gboolean samp_done_idle(gpointer data)
+{
+    struct samp_send *m = data;
+    if (m->st != OTF_OK)
+        otf_gui_set_status(m->g, "SAMP: %s", m->err.msg);
+    else if (m->table_url && m->image_url)
+        otf_gui_set_status(m->g, "SAMP: catalogue sent to %d client(s), image to %d", m->n_table,
+                           m->n_image);
+    else if (m->table_url)
+        otf_gui_set_status(m->g, "SAMP: catalogue sent to %d client(s)%s", m->n_table,
+                           m->n_table ? "" : " (start TOPCAT or Aladin)");
+    else
+        otf_gui_set_status(m->g, "SAMP: image sent to %d client(s)%s", m->n_image,
+                           m->n_image ? "" : " (start Aladin or DS9)");
+    g_free(m->table_url);
+    g_free(m->table_id);
+    g_free(m->table_name);
+    g_free(m->image_url);
+    g_free(m->image_name);
+    g_free(m);
+    return G_SOURCE_REMOVE;
+}
+
+static gpointer samp_thread(gpointer data)
+{
+    struct samp_send *m = data;
+    struct otf_client_samp_send s = {
+        .table_url = m->table_url,
+        .table_id = m->table_id,
+        .table_name = m->table_name,
+        .image_url = m->image_url,
+        .image_name = m->image_name,
+    };
+    m->st = otf_client_samp_notify(&s, &m->n_table, &m->n_image, &m->err);
+    g_idle_add(samp_done_idle, m);
+    return NULL;
+}
+
+/* A server job's catalogue goes as its URL on the service (the receivers download it); a local
+ * run's as a file:// URL of the VOTable the pipeline wrote. The image goes as a file:// URL. */
+static void act_samp(GSimpleAction *a, GVariant *p, gpointer data)
+{
+    struct otf_gui *g = data;
+    struct samp_send *m;
+    (void)a, (void)p;
+    if (!g->cat_file && !g->path) {
+        otf_gui_set_status(g, "SAMP: nothing to send: open an image or get a catalogue first");
+        return;
+    }
+    m = g_new0(struct samp_send, 1);
+    m->g = g;
+    if (g->cat_file) {
+        const char *src = g->cat_source ? g->cat_source : "";
+        if (g_str_has_prefix(src, "job ") && g->url && g->url[0]) {
+            size_t n = strlen(g->url);
+            while (n > 0 && g->url[n - 1] == '/')
+                n--;
+            m->table_url = g_strdup_printf("%.*s/jobs/%s/results/catalog", (int)n, g->url, src + 4);
+            m->table_id = g_strdup_printf("%s-catalog", src + 4);
+        } else {
+            m->table_url = g_filename_to_uri(g->cat_file, NULL, NULL);
+            m->table_id = g_strdup("otf-gui-catalog");
+        }
+        m->table_name = g_strdup_printf("otf %s", src);
+    }
+    if (g->path) {
+        m->image_url = g_filename_to_uri(g->path, NULL, NULL);
+        m->image_name = g_path_get_basename(g->path);
+    }
+    otf_gui_set_status(g, "SAMP: sending…");
+    g_thread_unref(g_thread_new("otf-gui-samp", samp_thread, m));
+}
+
 static const struct {
     const char *name;
     void (*fn)(GSimpleAction *, GVariant *, gpointer);
@@ -320,6 +404,7 @@ static const struct {
     {"save-catalog", act_save_vot, {"<Control>s"}},
     {"save-regions", act_save_reg, {"<Control><Shift>s"}},
     {"save-png", act_save_png, {"<Control>e"}},
+    {"samp", act_samp, {"<Control>b"}},
     {"fit", act_fit, {"<Control>0"}},
     {"zoom-in", act_zoom_in, {"<Control>plus", "<Control>equal"}},
     {"zoom-out", act_zoom_out, {"<Control>minus"}},
@@ -572,6 +657,7 @@ static GMenuModel *app_menu(void)
     g_menu_append(file, "Save _catalogue (VOTable)…", "win.save-catalog");
     g_menu_append(file, "Save _regions (DS9)…", "win.save-regions");
     g_menu_append(file, "_Export view as PNG…", "win.save-png");
+    g_menu_append(file, "Send to SAMP (TOPCAT, Aladin)", "win.samp");
     g_menu_append(job, "_Submit", "win.submit");
     g_menu_append(job, "Submit _files…", "win.submit-many");
     g_menu_append(job, "_Abort", "win.abort");
