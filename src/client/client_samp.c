@@ -414,7 +414,9 @@ void client_samp_global_cleanup(void)
 enum otf_status otf_client_samp_notify(const struct otf_client_samp_send *s, int *n_table,
                                        int *n_image, struct otf_client_error *err)
 {
-    (void)s, (void)n_table, (void)n_image;
+    (void)n_table, (void)n_image;
+    if (!s || (!s->table_url && !s->image_url))
+        return client_fail(err, OTF_E_INVAL, 0, "nothing to send over SAMP");
     return client_fail(err, OTF_E_STATE, 0,
                        "built without SAMP support (libxmlrpc-c was missing at build time)");
 }
