@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config
     libmicrohttpd-dev libcurl4-openssl-dev libcfitsio-dev wcslib-dev libxml2-dev
     libsqlite3-dev libpq-dev libdnnl-dev libjansson-dev libinih-dev libncurses-dev
-    libcmocka-dev libpng-dev)
+    libcmocka-dev libpng-dev libxmlrpc-core-c3-dev)
 test_pkgs=(clang libclang-rt-14-dev clang-format python3 python3-lxml python3-astropy
     python3-pyvo python3-prov python3-regions python3-numpy stilts libxml2-utils curl tmux
     libgtk-4-dev xvfb xdotool imagemagick
