@@ -153,6 +153,11 @@ void otf_uws_job_set_owner(struct otf_job *j, const char *owner);
  * OTF_E_INVAL with a message naming the parameter otherwise. */
 enum otf_status otf_uws_param_check(const char *name, const char *value, struct otf_errbuf *eb);
 
+/* Parses ROI "x0,y0,x1,y1" (0-based pixel indices, x1/y1 excluded, x0 < x1, y0 < y1) into
+ * c[4]; OTF_E_INVAL with a message otherwise. Whether the box lies inside an image is the
+ * caller's check. */
+enum otf_status otf_uws_parse_roi(const char *value, int64_t c[4], struct otf_errbuf *eb);
+
 /* Canonical precision name ("FP32", "BF16", "FP16", "TF32", "INT8") for a precision or a CIANNA
  * alias (FP32C_FP32A -> FP32, BF16C_FP32A -> BF16, FP16C_FP32A -> FP16, TF32C_FP32A -> TF32),
  * case-insensitive; NULL if unknown. */

@@ -139,9 +139,8 @@ static enum otf_status check_range(const char *name, const char *value, double l
 }
 
 /* ROI=x0,y0,x1,y1: 0-based pixel corners (x1, y1 excluded), DESIGN §3. */
-static enum otf_status check_roi(const char *value, struct otf_errbuf *eb)
+enum otf_status otf_uws_parse_roi(const char *value, int64_t c[4], struct otf_errbuf *eb)
 {
-    int64_t c[4];
     const char *p = value;
 
     for (int i = 0; i < 4; i++) {
@@ -224,8 +223,10 @@ enum otf_status otf_uws_param_check(const char *name, const char *value, struct 
         return check_range("threshold", value, 0.0, 1.0, 0, eb);
     if (strcmp(canon, "nms") == 0)
         return check_range("nms", value, 0.0, 1.0, 0, eb);
-    if (strcmp(canon, "roi") == 0)
-        return check_roi(value, eb);
+    if (strcmp(canon, "roi") == 0) {
+        int64_t c[4];
+        return otf_uws_parse_roi(value, c, eb);
+    }
     if (strcmp(canon, "precision") == 0) {
         if (!otf_uws_precision_canonical(value))
             return OTF_FAIL(eb, OTF_E_INVAL,

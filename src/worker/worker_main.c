@@ -164,17 +164,6 @@ static void *reader_main(void *arg)
 
 /* ---- per-job setup and end ---- */
 
-static enum otf_status parse_roi_param(const char *s, int64_t box[4], struct otf_errbuf *eb)
-{
-    long long v[4];
-    char tail;
-    if (sscanf(s, "%lld,%lld,%lld,%lld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
-        return OTF_FAIL(eb, OTF_E_INVAL, "ROI must be x0,y0,x1,y1, not '%s'", s);
-    for (int i = 0; i < 4; i++)
-        box[i] = v[i];
-    return OTF_OK;
-}
-
 /* The job's overrides of the model's post-processing defaults (DESIGN §3). */
 static enum otf_status apply_overrides(const struct otf_job *j, struct otf_detect_config *cfg,
                                        struct otf_errbuf *eb)
@@ -234,7 +223,7 @@ static enum otf_status job_setup(const struct otf_worker_params *p, const struct
     w->roi[3] = height;
     if (roi) {
         int64_t box[4];
-        if ((rc = parse_roi_param(roi, box, eb)) != OTF_OK ||
+        if ((rc = otf_uws_parse_roi(roi, box, eb)) != OTF_OK ||
             (rc = otf_fits_clip_roi(width, height, box, w->roi, eb)) != OTF_OK)
             return rc;
     } else if (ra && dec && size) {

@@ -17,6 +17,7 @@
 #include "formats/formats.h"
 #include "model/model.h"
 #include "otf_build_config.h"
+#include "uws/uws.h"
 
 static void usage_detect(FILE *f)
 {
@@ -78,17 +79,6 @@ static int is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int parse_roi(const char *s, int64_t roi[4])
-{
-    long long v[4];
-    char tail;
-    if (sscanf(s, "%lld,%lld,%lld,%lld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
-        return -1;
-    for (int i = 0; i < 4; i++)
-        roi[i] = v[i];
-    return 0;
 }
 
 static int parse_double(const char *s, double *out)
@@ -277,7 +267,7 @@ int otf_cli_detect(int argc, char **argv)
             prov = optarg;
             break;
         case OPT_ROI:
-            if (parse_roi(optarg, roi) != 0) {
+            if (otf_uws_parse_roi(optarg, roi, NULL) != OTF_OK) {
                 fprintf(stderr, "otf detect: --roi wants x0,y0,x1,y1 (integers)\n");
                 return OTF_CLI_EXIT_USAGE;
             }

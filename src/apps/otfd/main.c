@@ -59,17 +59,6 @@ static enum otf_status registry_load(const char *dir, struct registry *reg, stru
     return OTF_OK;
 }
 
-static enum otf_status parse_roi(const char *s, int64_t roi[4], struct otf_errbuf *eb)
-{
-    long long v[4];
-    char tail;
-    if (sscanf(s, "%lld,%lld,%lld,%lld%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4)
-        return OTF_FAIL(eb, OTF_E_INVAL, "ROI must be x0,y0,x1,y1 in pixels, not '%s'", s);
-    for (int i = 0; i < 4; i++)
-        roi[i] = v[i];
-    return OTF_OK;
-}
-
 /* The check run when a job is queued: the FITS header, the HDU and the region (DESIGN §3). */
 static enum otf_status check_image(void *user, const char *path, const struct otf_job *j,
                                    struct otf_http_image_info *info, struct otf_errbuf *eb)
@@ -96,7 +85,7 @@ static enum otf_status check_image(void *user, const char *path, const struct ot
         return OTF_FAIL(eb, OTF_E_INVAL, "give either ROI or RA/DEC/SIZE, not both");
     if (roi) {
         int64_t b[4];
-        if ((rc = parse_roi(roi, b, eb)) != OTF_OK)
+        if ((rc = otf_uws_parse_roi(roi, b, eb)) != OTF_OK)
             return rc;
         if (b[0] < 0 || b[1] < 0 || b[2] > fi.width || b[3] > fi.height || b[0] >= b[2] ||
             b[1] >= b[3])
