@@ -30,16 +30,18 @@ REAL_TRUTH = ROOT / "tests/data/real/truth_B1_0.05tr.cat"
 BEAM_ARCSEC = 1.5
 TUNE_FIELD = (901, 1024)
 TEST_FIELDS = [(1001, 2048), (1002, 2048)]
-# source-extractor: matched filter for the 2.5-px beam, local background on 64-px meshes,
-# DETECT_THRESH (in local sigma) chosen on the tuning field among these
-SEX_THRESH = [3.0, 3.5, 4.0, 4.5, 5.0, 6.0]
+NMS_GRID = [0.0, 0.25, 0.5, 0.75]
+# source-extractor: settings chosen by a grid search on the SDC1 score of the tuning field
+# (DETECT_MINAREA 1..8, FILTER none / gauss 1.5-2.5 px, DEBLEND_MINCONT 0.0005..0.005, BACK_SIZE
+# 32..128, DETECT_THRESH 1.25..6): no filter, single-pixel detections, fine deblending. The
+# threshold (in local sigma) is re-chosen on the tuning field among SEX_THRESH.
+SEX_THRESH = [2.5, 2.75, 3.0, 3.25, 3.5, 4.0]
 SEX_CONFIG = {
-    "DETECT_TYPE": "CCD", "DETECT_MINAREA": "5", "ANALYSIS_THRESH": "2.0", "FILTER": "Y",
-    "FILTER_NAME": "/usr/share/source-extractor/gauss_2.5_5x5.conv", "DEBLEND_NTHRESH": "32",
-    "DEBLEND_MINCONT": "0.005", "CLEAN": "Y", "BACK_SIZE": "64", "BACK_FILTERSIZE": "3",
-    "BACKPHOTO_TYPE": "LOCAL", "PHOT_AUTOPARAMS": "2.5,3.5", "WEIGHT_TYPE": "NONE",
-    "GAIN": "0", "PIXEL_SCALE": "0", "SEEING_FWHM": "1.5", "CHECKIMAGE_TYPE": "NONE",
-    "VERBOSE_TYPE": "QUIET", "CATALOG_TYPE": "ASCII_HEAD"}
+    "DETECT_TYPE": "CCD", "DETECT_MINAREA": "1", "ANALYSIS_THRESH": "2.0", "FILTER": "N",
+    "DEBLEND_NTHRESH": "32", "DEBLEND_MINCONT": "0.001", "CLEAN": "Y", "BACK_SIZE": "64",
+    "BACK_FILTERSIZE": "3", "BACKPHOTO_TYPE": "LOCAL", "PHOT_AUTOPARAMS": "2.5,3.5",
+    "WEIGHT_TYPE": "NONE", "GAIN": "0", "PIXEL_SCALE": "0", "SEEING_FWHM": "1.5",
+    "CHECKIMAGE_TYPE": "NONE", "VERBOSE_TYPE": "QUIET", "CATALOG_TYPE": "ASCII_HEAD"}
 SEX_PARAMS = ["ALPHA_J2000", "DELTA_J2000", "FLUX_AUTO", "A_IMAGE", "B_IMAGE", "THETA_J2000"]
 
 
@@ -85,14 +87,16 @@ def filter_votable(cat, thresholds, path):
     return int(keep.sum())
 
 
-def model_copy(model, dst, thresholds=None):
-    """A model folder sharing the weights, with other objectness thresholds."""
+def model_copy(model, dst, thresholds=None, nms=None):
+    """A model folder sharing the weights, with other objectness and NMS thresholds."""
     dst.mkdir(parents=True, exist_ok=True)
     ini = (Path(model) / "model.ini").read_text().splitlines()
     out = []
     for line in ini:
         if thresholds is not None and line.startswith("obj_threshold"):
             line = "obj_threshold = " + ", ".join("%.3f" % t for t in thresholds)
+        if nms is not None and line.startswith("nms_diou_"):
+            line = line.split("=")[0] + "= %g" % nms
         if line.startswith("weights ="):
             w = line.split("=", 1)[1].strip()
             target = dst / w
@@ -135,29 +139,40 @@ def tune(a):
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     img, tru = synth_field(a.synth, work, *TUNE_FIELD)
-    low = work / "model_low"
-    # the catalogue at a low threshold; higher thresholds are applied on objectness afterwards
-    # (greedy NMS keeps the higher-objectness box, so this equals rerunning the detector)
     ini = (Path(a.model) / "model.ini").read_text()
     nb = int([ln for ln in ini.splitlines() if ln.startswith("nb_box")][0].split("=")[1])
-    model_copy(a.model, low, [0.05] * nb)
-    cat = read_votable(detect(a.otf, low, img, work / "tune_low.vot"))
-    best, thr = -1e30, [0.5] * nb
     grid = [round(0.05 * i, 2) for i in range(2, 20)]
-    for _ in range(2):
-        for b in range(nb):
-            for v in grid:
-                t = list(thr)
-                t[b] = v
-                filter_votable(cat, t, work / "tune.txt")
-                s = score(a.otf, work / "tune.txt", tru)["score"]
-                if s > best:
-                    best, thr = s, t
-    print(json.dumps({"thresholds": thr, "score": best}))
+    best, thr, best_nms = -1e30, [0.5] * nb, 0.0
+    # per NMS DIoU threshold (both passes), the catalogue at a low objectness threshold; higher
+    # thresholds are applied on objectness afterwards (greedy NMS keeps the higher-objectness
+    # box, so this equals rerunning the detector)
+    for nms in NMS_GRID:
+        low = model_copy(a.model, work / "model_low", [0.05] * nb, nms)
+        cat = read_votable(detect(a.otf, low, img, work / "tune_low.vot"))
+        t_cur, local = [0.5] * nb, -1e30
+        for _ in range(2):  # coordinate descent over the detectors
+            for b in range(nb):
+                for v in grid:
+                    t = list(t_cur)
+                    t[b] = v
+                    filter_votable(cat, t, work / "tune.txt")
+                    sc = score(a.otf, work / "tune.txt", tru)["score"]
+                    if sc > local:
+                        local, t_cur = sc, t
+        if local > best:
+            best, thr, best_nms = local, t_cur, nms
+        print("nms %g: best so far %.2f with %s (nms %g)" % (nms, best, thr, best_nms),
+              flush=True)
+    print(json.dumps({"thresholds": thr, "nms_diou": best_nms, "score": best}))
     if a.write:
         ini = Path(a.model) / "model.ini"
-        lines = ["obj_threshold = " + ", ".join("%.3f" % t for t in thr)
-                 if ln.startswith("obj_threshold") else ln for ln in ini.read_text().splitlines()]
+        lines = []
+        for ln in ini.read_text().splitlines():
+            if ln.startswith("obj_threshold"):
+                ln = "obj_threshold = " + ", ".join("%.3f" % t for t in thr)
+            elif ln.startswith("nms_diou_"):
+                ln = ln.split("=")[0] + "= %g" % best_nms
+            lines.append(ln)
         ini.write_text("\n".join(lines) + "\n")
     return thr, best
 

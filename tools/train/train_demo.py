@@ -34,7 +34,7 @@ IGN_SNR = 2.5      # sources between IGN_SNR and POS_SNR are neither targets nor
 # cos(PA), (sin(PA)+1)/2 with PA folded into [-90, 90]
 FLUX_LN = (math.log(2e-8), math.log(2e-2))
 SIZE_LN = (math.log(0.02), math.log(60.0))
-PARAM_W = [4.0, 2.0, 1.0, 0.5, 0.5]
+PARAM_W = [4.0, 2.0, 1.0, 0.5, 0.5]  # flux weight overridden by --flux-weight
 TRAIN_FIELDS = [  # seed, sigma (Jy/beam), agn fraction (None = SDC1 mix)
     (101, 0.37e-6, None), (102, 0.30e-6, None), (103, 0.45e-6, None), (104, 0.33e-6, None),
     (105, 0.40e-6, 0.1), (106, 0.37e-6, None), (107, 0.35e-6, None), (108, 0.42e-6, None),
@@ -154,7 +154,7 @@ def bce(a, target):
     return -(target * torch.log(a) + (1 - target) * torch.log(1 - a))
 
 
-def loss_fn(a, tgt, pos, ign):
+def loss_fn(a, tgt, pos, ign, w_par=PARAM_W, w_xy=8.0):
     """a: activated (B, NB_BOX, NCOL, G, G); tgt (B, NB_BOX, 10, G, G)."""
     neg = (1 - pos) * (1 - ign.unsqueeze(1))
     l_xy = (pos * ((a[:, :, 0] - tgt[:, :, 0]) ** 2 + (a[:, :, 1] - tgt[:, :, 1]) ** 2)).sum()
@@ -163,9 +163,9 @@ def loss_fn(a, tgt, pos, ign):
         (neg * (bce(a[:, :, 7], 0.0) + bce(a[:, :, 6], 0.0))).sum()
     l_par = 0
     for k in range(dn.NB_PARAM):
-        l_par = l_par + PARAM_W[k] * (pos * (a[:, :, 8 + k] - tgt[:, :, 5 + k]) ** 2).sum()
+        l_par = l_par + w_par[k] * (pos * (a[:, :, 8 + k] - tgt[:, :, 5 + k]) ** 2).sum()
     b = a.shape[0]
-    return (8.0 * l_xy + l_wh + l_obj + 2.0 * l_par) / b, \
+    return (w_xy * l_xy + l_wh + l_obj + 2.0 * l_par) / b, \
         [float(v) / b for v in (l_xy, l_wh, l_obj, l_par)]
 
 
@@ -179,7 +179,12 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flux-weight", type=float, default=PARAM_W[0])
+    ap.add_argument("--xy-weight", type=float, default=8.0)
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop after this step (checkpoint kept; resume with other settings)")
     a = ap.parse_args()
+    w_par = [a.flux_weight] + PARAM_W[1:]
 
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
@@ -218,7 +223,7 @@ def main():
         pos = torch.from_numpy(np.stack([b[2] for b in batch]))
         ign = torch.from_numpy(np.stack([b[3] for b in batch]))
         out = net(x)
-        loss, parts = loss_fn(out, tgt, pos, ign)
+        loss, parts = loss_fn(out, tgt, pos, ign, w_par, a.xy_weight)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -228,9 +233,12 @@ def main():
             print("step %5d lr %.2e loss %.4f xy %.4f wh %.4f obj %.4f par %.4f  %.1f s" % (
                 step + 1, lr, *m, time.time() - t0), flush=True)
             acc[:] = 0
-        if (step + 1) % 250 == 0 or step + 1 == a.steps:
+        if (step + 1) % 250 == 0 or step + 1 == a.steps or step + 1 == a.stop_at:
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "step": step + 1},
                        ckpt)
+        if step + 1 == a.stop_at:
+            print("stopped at step %d" % a.stop_at, flush=True)
+            return 0
     net.eval()
     torch.save(net.state_dict(), work / "demo_final.pt")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
