@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake pkg-config
     libcmocka-dev libpng-dev libxmlrpc-core-c3-dev)
 test_pkgs=(clang libclang-rt-14-dev clang-format python3 python3-lxml python3-astropy
     python3-pyvo python3-prov python3-regions python3-numpy stilts libxml2-utils curl tmux
-    libgtk-4-dev xvfb xdotool imagemagick
+    libgtk-4-dev xvfb xdotool imagemagick source-extractor python3-torch
     sqlite3)
 bench_pkgs=(wrk python3-torch time)
 
