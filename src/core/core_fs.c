@@ -49,6 +49,29 @@ enum otf_status otf_fs_write_atomic(const char *path, const void *data, size_t n
     const char *p = data;
     int fd;
 
+    struct stat sb;
+
+    /* A device or FIFO (/dev/stdout, a pipe) is written in place: renaming a temp file over it
+     * would replace the node itself. */
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return OTF_FAIL(eb, OTF_E_IO, "open %s: %s", path, strerror(errno));
+        while (n > 0) {
+            ssize_t w = write(fd, p, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                int e = errno;
+                close(fd);
+                return OTF_FAIL(eb, OTF_E_IO, "write %s: %s", path, strerror(e));
+            }
+            p += w;
+            n -= (size_t)w;
+        }
+        close(fd);
+        return OTF_OK;
+    }
     if (snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= (int)sizeof tmp)
         return OTF_FAIL(eb, OTF_E_LIMIT, "path too long: %s", path);
     fd = mkostemp(tmp, O_CLOEXEC);

@@ -109,8 +109,9 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
  * written directly); commit flushes, fsyncs and renames it over `path`; abort removes it. */
 struct otf_formats_file {
     FILE *f;
-    char *tmp;  /* temp path, NULL for stdout */
-    char *path; /* final path */
+    char *tmp;     /* temp path, NULL for stdout and for direct writes */
+    char *path;    /* final path */
+    int is_direct; /* `path` is not a regular file (/dev/null, a FIFO): written in place */
 };
 enum otf_status otf_formats_file_open(struct otf_formats_file *of, const char *path,
                                       struct otf_errbuf *eb);

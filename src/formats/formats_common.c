@@ -106,6 +106,21 @@ enum otf_status otf_formats_file_open(struct otf_formats_file *of, const char *p
         of->f = stdout;
         return OTF_OK;
     }
+    {
+        /* A device or a FIFO (-o /dev/null, a pipe) is written in place: a temp file renamed
+         * over it would replace the device node itself. */
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return OTF_FAIL(eb, OTF_E_INVAL, "%s is a folder, not a file", path);
+        if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            of->f = fopen(path, "w");
+            if (!of->f)
+                return OTF_FAIL(eb, OTF_E_IO, "cannot open %s: %s", path, strerror(errno));
+            of->path = otf_xstrdup(path);
+            of->is_direct = 1;
+            return OTF_OK;
+        }
+    }
     of->path = otf_xstrdup(path);
     of->tmp = otf_xasprintf("%s.tmp.XXXXXX", path);
     fd = mkstemp(of->tmp);
@@ -134,9 +149,13 @@ enum otf_status otf_formats_file_commit(struct otf_formats_file *of, struct otf_
 {
     enum otf_status rc = OTF_OK;
 
-    if (!of->tmp) { /* stdout */
-        if (fflush(of->f) != 0)
-            rc = OTF_FAIL(eb, OTF_E_IO, "write to standard output failed: %s", strerror(errno));
+    if (!of->tmp) { /* stdout, or a device/FIFO written in place */
+        if (fflush(of->f) != 0 || ferror(of->f))
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s",
+                          of->is_direct ? of->path : "standard output", strerror(errno));
+        if (of->is_direct && fclose(of->f) != 0 && rc == OTF_OK)
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of->path, strerror(errno));
+        free(of->path);
         memset(of, 0, sizeof(*of));
         return rc;
     }
@@ -166,6 +185,8 @@ enum otf_status otf_formats_file_commit(struct otf_formats_file *of, struct otf_
 
 void otf_formats_file_abort(struct otf_formats_file *of)
 {
+    if (of->is_direct && of->f)
+        fclose(of->f);
     if (of->tmp) {
         if (of->f)
             fclose(of->f);

@@ -1,6 +1,8 @@
 /* Unit tests for core: status, buffers, time, files, SHA-256, config. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -100,6 +102,23 @@ static void test_fs_atomic(void **state)
     assert_string_equal(data, "two!");
     free(data);
     assert_int_equal(otf_fs_read_file(path, 2, &data, &len, &eb), OTF_E_LIMIT);
+    /* A FIFO is written in place, never replaced by a regular file. */
+    {
+        char fifo[600];
+        struct stat st;
+        char buf[8] = {0};
+        int rd;
+        snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        rd = open(fifo, O_RDWR | O_NONBLOCK);
+        assert_true(rd >= 0);
+        assert_int_equal(otf_fs_write_atomic(fifo, "abc", 3, &eb), OTF_OK);
+        assert_int_equal(read(rd, buf, sizeof buf), 3);
+        assert_string_equal(buf, "abc");
+        assert_int_equal(stat(fifo, &st), 0);
+        assert_true(S_ISFIFO(st.st_mode));
+        close(rd);
+    }
     assert_int_equal(otf_fs_remove_tree(dir, &eb), OTF_OK);
     assert_int_not_equal(access(dir, F_OK), 0);
 }

@@ -2,6 +2,7 @@
  * 1.4 schema, the BINARY2 stream decoded back, DS9 regions and PROV-JSON/PROV-N against golden
  * files, the PNG preview read back with libpng, and the atomic output file.
  * OTF_UPDATE_GOLDEN=1 rewrites the golden files from the current output. */
+#include <fcntl.h>
 #include <fitsio.h>
 #include <jansson.h>
 #include <libxml/parser.h>
@@ -470,6 +471,37 @@ static void test_file_atomic(void **state)
     free(out);
 }
 
+/* A device or FIFO is written in place: renaming a temp file over it would replace the node
+ * (`otf detect -o /dev/null` run as root once turned /dev/null into a regular file). */
+static void test_file_special(void **state)
+{
+    char *dir = otf_xasprintf("/tmp/otf_test_formats_fifo_%d", (int)getpid());
+    char *fifo = otf_xasprintf("%s/out.fifo", dir);
+    struct otf_formats_file of;
+    struct otf_errbuf eb = {0};
+    struct stat st;
+    char buf[16] = {0};
+    int rd;
+    (void)state;
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    rd = open(fifo, O_RDWR | O_NONBLOCK); /* a reader, so that opening for writing succeeds */
+    assert_true(rd >= 0);
+    assert_int_equal(otf_formats_file_open(&of, fifo, &eb), OTF_OK);
+    fputs("through", of.f);
+    assert_int_equal(otf_formats_file_commit(&of, &eb), OTF_OK);
+    assert_int_equal(read(rd, buf, sizeof buf - 1), 7);
+    assert_string_equal(buf, "through");
+    assert_int_equal(stat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode)); /* still the FIFO */
+    close(rd);
+    assert_int_equal(otf_formats_file_open(&of, dir, &eb), OTF_E_INVAL); /* a folder */
+    unlink(fifo);
+    rmdir(dir);
+    free(fifo);
+    free(dir);
+}
+
 static void test_column_ucd(void **state)
 {
     (void)state;
@@ -487,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_prov),
         cmocka_unit_test(test_png),
         cmocka_unit_test(test_file_atomic),
+        cmocka_unit_test(test_file_special),
         cmocka_unit_test(test_column_ucd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
