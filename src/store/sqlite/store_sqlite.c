@@ -314,11 +314,11 @@ static enum otf_status tx_end(struct sq *s, enum otf_status rc, struct otf_errbu
     return rc;
 }
 
-/* Bumps the global change counter (inside a write transaction) and returns its new value. */
-static enum otf_status bump_seq(struct sq *s, int64_t *seq, struct otf_errbuf *eb)
+/* Runs `id` (S_BUMP_SEQ or S_GET_SEQ), which yields the change counter, into *seq. */
+static enum otf_status seq_stmt(struct sq *s, enum stmt id, int64_t *seq, struct otf_errbuf *eb)
 {
     sqlite3_stmt *q = NULL;
-    enum otf_status rc = prep(s, S_BUMP_SEQ, &q, eb);
+    enum otf_status rc = prep(s, id, &q, eb);
     int r;
 
     if (rc != OTF_OK)
@@ -331,6 +331,12 @@ static enum otf_status bump_seq(struct sq *s, int64_t *seq, struct otf_errbuf *e
                               : SQ_FAIL(s, r, "change counter", eb);
     done(q);
     return rc;
+}
+
+/* Bumps the global change counter (inside a write transaction) and returns its new value. */
+static enum otf_status bump_seq(struct sq *s, int64_t *seq, struct otf_errbuf *eb)
+{
+    return seq_stmt(s, S_BUMP_SEQ, seq, eb);
 }
 
 /* ---- rows <-> jobs ---- */
@@ -1229,21 +1235,7 @@ static enum otf_status sq_list_overdue(struct otf_store *st, int64_t now_us, siz
 
 static enum otf_status sq_change_seq(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb)
 {
-    struct sq *s = sq_of(st);
-    sqlite3_stmt *q = NULL;
-    enum otf_status rc = prep(s, S_GET_SEQ, &q, eb);
-    int r;
-
-    if (rc != OTF_OK)
-        return rc;
-    r = sqlite3_step(q);
-    if (r == SQLITE_ROW)
-        *seq = sqlite3_column_int64(q, 0);
-    else
-        rc = r == SQLITE_DONE ? OTF_FAIL(eb, OTF_E_INTERNAL, "%s: meta.change_seq missing", s->path)
-                              : SQ_FAIL(s, r, "change counter", eb);
-    done(q);
-    return rc;
+    return seq_stmt(sq_of(st), S_GET_SEQ, seq, eb);
 }
 
 static void sq_close(struct otf_store *st)
