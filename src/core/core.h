@@ -149,6 +149,8 @@ struct otf_sha256 {
 void otf_sha256_init(struct otf_sha256 *s);
 void otf_sha256_update(struct otf_sha256 *s, const void *p, size_t n);
 void otf_sha256_final(struct otf_sha256 *s, uint8_t digest[32]);
+/* Which compression function runs: "sha-ni" or "portable" (OTF_SHA256_PORTABLE=1 forces it). */
+const char *otf_sha256_impl(void);
 /* Lower-case hex of a digest; `hex` holds 65 bytes. */
 void otf_sha256_hex(const uint8_t digest[32], char hex[65]);
 /* SHA-256 of a whole file, as hex. */
