@@ -14,6 +14,10 @@ VmHWM, and the largest sum of VmRSS sampled every 50 ms (the two bound the true 
 
 --sequential submits the next job only when the previous one has ended (latency at low load).
 --model2 alternates the jobs between two models (model-switch scenario).
+--warmup first runs one untimed job of --model, so that the timed jobs meet a resident model
+(the steady state of a running service); without it the first batch also loads the model.
+The client waits with UWS blocking calls (WAIT=30), one thread per job, so that it uses no CPU
+the server could use while the jobs run.
 """
 
 import argparse
@@ -111,6 +115,7 @@ def main():
     ap.add_argument("--max-resident", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--sequential", action="store_true")
+    ap.add_argument("--warmup", action="store_true", help="one untimed job first (model resident)")
     ap.add_argument("--label", default="")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     a = ap.parse_args()
@@ -140,30 +145,33 @@ def main():
                 raise RuntimeError(f"submission refused: {r}")
             return r.header("Location").rsplit("/", 1)[1]
 
-        def phase(j):
-            return c.get(f"/jobs/{j}/phase").text().strip()
+        def wait_final(j):
+            # UWS 1.1 blocking: returns when the phase leaves the given one (or after 30 s)
+            ph = "PENDING"
+            while ph not in FINAL:
+                d = c.get(f"/jobs/{j}", params={"WAIT": "30", "PHASE": ph},
+                          accept="application/json", timeout=60).json()
+                ph = d["phase"]
 
+        if a.warmup:
+            wait_final(submit(0))
         t0 = time.time()
         if a.sequential:
             for i in range(a.jobs):
                 j = submit(i)
                 ids.append(j)
-                while phase(j) not in FINAL:
-                    time.sleep(0.02)
+                wait_final(j)
         else:
             ids = [None] * a.jobs
-            th = [threading.Thread(target=lambda i=i: ids.__setitem__(i, submit(i)))
-                  for i in range(a.jobs)]
+
+            def one(i):
+                ids[i] = submit(i)
+                wait_final(ids[i])
+            th = [threading.Thread(target=one, args=(i,)) for i in range(a.jobs)]
             for t in th:
                 t.start()
             for t in th:
                 t.join()
-            pending = set(ids)
-            while pending:
-                for j in list(pending):
-                    if phase(j) in FINAL:
-                        pending.discard(j)
-                time.sleep(0.05)
         t_end = time.time()
         docs = [c.get(f"/jobs/{j}", accept="application/json").json() for j in ids]
         m = metrics(c)
@@ -188,7 +196,7 @@ def main():
     out = {
         "label": a.label, "jobs": a.jobs, "model": a.model, "model2": a.model2,
         "precision": a.precision, "max_jobs": a.max_jobs, "max_patches": a.max_patches,
-        "max_resident": a.max_resident, "sequential": a.sequential,
+        "max_resident": a.max_resident, "sequential": a.sequential, "warmup": a.warmup,
         "patches": patches, "patches_per_job": patches / a.jobs,
         "span_s": round(span, 3), "wall_s": round(wall, 3),
         "jobs_per_s": round(a.jobs / span, 4), "patches_per_s": round(patches / span, 3),

@@ -64,10 +64,10 @@ struct wjob {
     char *image_path;
     char image_sha256[65];
     int64_t roi[4];
-    int64_t total;     /* patches of the job */
-    int64_t produced;  /* patches read (reader thread) */
-    int64_t collected; /* patches collected (worker thread) */
-    int64_t last_progress_us;
+    int64_t total;             /* patches of the job */
+    int64_t produced;          /* patches read (reader thread) */
+    _Atomic int64_t collected; /* patches collected (worker thread; read by the finisher) */
+    int64_t last_progress_us;  /* finisher thread (or the worker thread without one) */
     int64_t started_us;
     _Atomic int state;           /* enum wjob_state */
     char error[OTF_ERRBUF_SIZE]; /* written before state becomes FAILED */

@@ -330,19 +330,32 @@ static void check_jobs(struct otf_store *st, struct batch *b, int force)
     }
 }
 
+/* The finisher thread publishes finished jobs and, every progress_ms, the progress of the others
+ * (which is also how it learns of aborts): store writes stay off the forward path. */
 static void *finisher_main(void *arg)
 {
     struct batch *b = arg;
+    const int64_t tick_ns = (int64_t)(b->p->progress_ms > 0 ? b->p->progress_ms : 200) * 1000000;
     pthread_mutex_lock(&b->fin_lock);
     for (;;) {
         size_t i;
-        while (b->fin_head == b->fin_tail && !b->fin_closed)
-            pthread_cond_wait(&b->fin_cond, &b->fin_lock);
+        while (b->fin_head == b->fin_tail && !b->fin_closed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += (time_t)((ts.tv_nsec + tick_ns) / 1000000000);
+            ts.tv_nsec = (long)((ts.tv_nsec + tick_ns) % 1000000000);
+            if (pthread_cond_timedwait(&b->fin_cond, &b->fin_lock, &ts) == ETIMEDOUT) {
+                pthread_mutex_unlock(&b->fin_lock);
+                check_jobs(b->fin_st, b, 0);
+                pthread_mutex_lock(&b->fin_lock);
+            }
+        }
         if (b->fin_head == b->fin_tail)
             break;
         i = b->fin_q[b->fin_head++];
         pthread_mutex_unlock(&b->fin_lock);
         end_completed(b->fin_st, b, &b->jobs[i]);
+        check_jobs(b->fin_st, b, 0);
         pthread_mutex_lock(&b->fin_lock);
     }
     pthread_mutex_unlock(&b->fin_lock);
@@ -352,8 +365,12 @@ static void *finisher_main(void *arg)
 static void finisher_start(struct batch *b)
 {
     struct otf_errbuf eb = {0};
+    pthread_condattr_t ca;
     pthread_mutex_init(&b->fin_lock, NULL);
-    pthread_cond_init(&b->fin_cond, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->fin_cond, &ca);
+    pthread_condattr_destroy(&ca);
     b->fin_q = otf_xcalloc(b->n_jobs ? b->n_jobs : 1, sizeof *b->fin_q);
     if (otf_store_open(b->p->store_url, &b->fin_st, &eb) != OTF_OK) {
         otf_log_warn("worker", "finisher without its own store (%s): results written inline",
@@ -477,7 +494,8 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
         next = (next + 1) % N_BUFS;
 
         end_finished(st, b); /* a job is published as soon as its own patches are done */
-        check_jobs(st, b, 0);
+        if (!b->fin_started)
+            check_jobs(st, b, 0);
         if (*stop) {
             /* Shutting down: stop feeding; the supervisor requeues what is left. */
             pthread_mutex_lock(&b->lock);
