@@ -1,7 +1,8 @@
 /* formats: PNG preview. The image is read in chunks of rows and block-averaged (finite pixels
  * only) to at most max_side pixels, so a 32768^2 image needs a few MB; the stretch limits come
  * from a subsample of the reduced image. North (+y) is up: PNG rows run top-down, FITS rows
- * bottom-up. */
+ * bottom-up. The PNG is indexed: 252 grey levels and the overlay colours in one palette, a third
+ * of the bytes of RGB to compress (every job writes one). */
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
@@ -11,6 +12,14 @@
 
 #define CHUNK_BYTES ((size_t)8 << 20) /* most bytes of image rows read at once */
 #define MAX_SAMPLES 100000
+
+/* palette: grey levels 0..N_GREY-1, then the fixed colours */
+enum { N_GREY = 252, PAL_BLANK = 252, PAL_GREEN, PAL_YELLOW, PAL_CYAN, N_PAL };
+static const unsigned char pal_fixed[N_PAL - N_GREY][3] = {
+    {24, 24, 64}, /* blank: dark blue */
+    {0, 255, 0},
+    {255, 220, 0},
+    {0, 200, 255}};
 
 void otf_formats_png_params_init(struct otf_formats_png_params *p)
 {
@@ -83,17 +92,17 @@ static void zscale(const float *s, size_t n, double *z1, double *z2)
     *z2 = fmin((double)s[n - 1], median + ((double)n - 1 - center) * slope);
 }
 
-static void put_px(unsigned char *rgb, int w, int h, long x, long y, const unsigned char c[3])
+static void put_px(unsigned char *px, int w, int h, long x, long y, unsigned char c)
 {
     if (x < 0 || y < 0 || x >= w || y >= h)
         return;
-    memcpy(rgb + ((size_t)y * (size_t)w + (size_t)x) * 3, c, 3);
+    px[(size_t)y * (size_t)w + (size_t)x] = c;
 }
 
 /* Ellipse outline centred at (cx, cy) in reduced image coordinates (y up), semi-axes a, b,
  * major axis at `pa` deg from +y towards -x (east on a standard-parity image). */
 static void draw_ellipse(unsigned char *rgb, int w, int h, double cx, double cy, double a, double b,
-                         double pa, const unsigned char c[3])
+                         double pa, unsigned char c)
 {
     double t = pa * M_PI / 180.0, mx = -sin(t), my = cos(t);
     int steps = (int)fmin(4096, fmax(24, 8 * a));
@@ -106,7 +115,7 @@ static void draw_ellipse(unsigned char *rgb, int w, int h, double cx, double cy,
 }
 
 static void draw_rect(unsigned char *rgb, int w, int h, double x0, double y0, double x1, double y1,
-                      const unsigned char c[3])
+                      unsigned char c)
 {
     long ix0 = lround(x0), ix1 = lround(x1), iy0 = lround(y0), iy1 = lround(y1);
     for (long x = ix0; x <= ix1; x++) {
@@ -122,8 +131,6 @@ static void draw_rect(unsigned char *rgb, int w, int h, double x0, double y0, do
 static void draw_catalog(unsigned char *rgb, int w, int h, int64_t fct,
                          const struct otf_detect_catalog *cat)
 {
-    static const unsigned char green[3] = {0, 255, 0}, yellow[3] = {255, 220, 0},
-                               cyan[3] = {0, 200, 255};
     const int c_bmaj = formats_find_col(cat, "bmaj"), c_bmin = formats_find_col(cat, "bmin");
     const double scale = cat->pixel_scale_deg * 3600.0;
     const struct otf_detect_geometry *g = &cat->geometry;
@@ -131,11 +138,11 @@ static void draw_catalog(unsigned char *rgb, int w, int h, int64_t fct,
 
     if (g->roi[0] != 0 || g->roi[1] != 0 || g->roi[2] != g->img_w || g->roi[3] != g->img_h)
         draw_rect(rgb, w, h, (double)g->roi[0] / f - 0.5, (double)g->roi[1] / f - 0.5,
-                  (double)g->roi[2] / f - 0.5, (double)g->roi[3] / f - 0.5, cyan);
+                  (double)g->roi[2] / f - 0.5, (double)g->roi[3] / f - 0.5, PAL_CYAN);
     for (size_t k = cat->n; k-- > 0;) { /* best detections drawn last, on top */
         const struct otf_detection *d = &cat->rows[k];
         const float *v = cat->values + k * cat->n_cols;
-        const unsigned char *c = d->is_partial ? yellow : green;
+        const unsigned char c = d->is_partial ? PAL_YELLOW : PAL_GREEN;
         double cx = (d->x + 0.5) / f - 0.5, cy = (d->y + 0.5) / f - 0.5;
         double bmaj = c_bmaj >= 0 ? v[c_bmaj] : NAN, bmin = c_bmin >= 0 ? v[c_bmin] : NAN;
         if (isfinite(bmaj) && isfinite(bmin) && bmaj > 0 && bmin > 0 && isfinite(scale) &&
@@ -156,6 +163,7 @@ static int png_emit(FILE *f, const unsigned char *rgb, int w, int h, const char 
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     png_text text[1];
+    png_color pal[N_PAL];
 
     if (!png || !info) {
         png_destroy_write_struct(&png, info ? &info : NULL);
@@ -169,15 +177,26 @@ static int png_emit(FILE *f, const unsigned char *rgb, int w, int h, const char 
     /* a preview is written once per job on the worker's thread: fast zlib, one cheap filter */
     png_set_compression_level(png, 1);
     png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_PALETTE,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    for (int i = 0; i < N_PAL; i++) {
+        if (i < N_GREY) {
+            png_byte v = (png_byte)((i * 255 + (N_GREY - 1) / 2) / (N_GREY - 1));
+            pal[i].red = pal[i].green = pal[i].blue = v;
+        } else {
+            pal[i].red = pal_fixed[i - N_GREY][0];
+            pal[i].green = pal_fixed[i - N_GREY][1];
+            pal[i].blue = pal_fixed[i - N_GREY][2];
+        }
+    }
+    png_set_PLTE(png, info, pal, N_PAL);
     text[0].compression = PNG_TEXT_COMPRESSION_NONE;
     text[0].key = (png_charp) "Software";
     text[0].text = (png_charp)software;
     png_set_text(png, info, text, 1);
     png_write_info(png, info);
     for (int y = 0; y < h; y++)
-        png_write_row(png, (png_const_bytep)(rgb + (size_t)y * (size_t)w * 3));
+        png_write_row(png, (png_const_bytep)(rgb + (size_t)y * (size_t)w));
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     return 0;
@@ -215,7 +234,7 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
     sum = otf_malloc((size_t)pw * sizeof(double));
     cnt = otf_malloc((size_t)pw * sizeof(int64_t));
     smp = otf_malloc(MAX_SAMPLES * sizeof(float));
-    rgb = otf_malloc((size_t)pw * (size_t)ph * 3);
+    rgb = otf_malloc((size_t)pw * (size_t)ph);
     if (!chunk || !red || !sum || !cnt || !smp || !rgb) {
         rc = OTF_FAIL(eb, OTF_E_NOMEM, "no memory for a %lldx%lld preview", (long long)pw,
                       (long long)ph);
@@ -263,16 +282,16 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
     for (int64_t j = 0; j < ph; j++)
         for (int64_t i = 0; i < pw; i++) {
             float v = red[(size_t)j * (size_t)pw + (size_t)i];
-            unsigned char *o = rgb + ((size_t)(ph - 1 - j) * (size_t)pw + (size_t)i) * 3;
+            unsigned char *o = rgb + (size_t)(ph - 1 - j) * (size_t)pw + (size_t)i;
             if (!isfinite(v)) {
-                o[0] = 24, o[1] = 24, o[2] = 64; /* blank: dark blue */
+                *o = PAL_BLANK;
                 continue;
             }
             double t = (v - z1) / (z2 - z1);
             t = t < 0 ? 0 : (t > 1 ? 1 : t);
             if (p->stretch == OTF_FORMATS_STRETCH_ASINH)
                 t = asinh(10 * t) / asinh(10.0);
-            o[0] = o[1] = o[2] = (unsigned char)lround(t * 255);
+            *o = (unsigned char)lround(t * (N_GREY - 1));
         }
     if (cat && p->draw)
         draw_catalog(rgb, (int)pw, (int)ph, fct, cat);
