@@ -68,8 +68,10 @@ struct batch {
     size_t fin_head, fin_tail;
     int fin_closed;
     int fin_started;
+    _Atomic int fin_done; /* the finisher thread has ended */
     pthread_t fin_thread;
     struct otf_store *fin_st;
+    int64_t t0_us; /* when the batch started, for the busy time */
 };
 
 static void job_fail(struct wjob *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -359,6 +361,7 @@ static void *finisher_main(void *arg)
         pthread_mutex_lock(&b->fin_lock);
     }
     pthread_mutex_unlock(&b->fin_lock);
+    atomic_store(&b->fin_done, 1);
     return NULL;
 }
 
@@ -380,19 +383,14 @@ static void finisher_start(struct batch *b)
     b->fin_started = pthread_create(&b->fin_thread, NULL, finisher_main, b) == 0;
 }
 
-/* Waits for the finisher to end every job handed to it. */
-static void finisher_stop(struct batch *b)
+/* No more jobs for the finisher: it ends once it has published those it holds. The batch keeps
+ * running on it while the worker thread goes on with the next batch (batch_release joins). */
+static void finisher_close(struct batch *b)
 {
     pthread_mutex_lock(&b->fin_lock);
     b->fin_closed = 1;
     pthread_cond_broadcast(&b->fin_cond);
     pthread_mutex_unlock(&b->fin_lock);
-    if (b->fin_started)
-        pthread_join(b->fin_thread, NULL);
-    otf_store_close(b->fin_st);
-    free(b->fin_q);
-    pthread_mutex_destroy(&b->fin_lock);
-    pthread_cond_destroy(&b->fin_cond);
 }
 
 static void end_finished(struct otf_store *st, struct batch *b)
@@ -514,7 +512,7 @@ out:
     }
     if (!*stop)
         end_finished(st, b);
-    finisher_stop(b); /* every handed-over job is published before the batch ends */
+    finisher_close(b); /* its thread publishes the jobs still queued, overlapping the next batch */
     for (int i = 0; i < N_BUFS; i++) {
         otf_free(b->bufs[i].in);
         free(b->bufs[i].job_of);
@@ -634,60 +632,91 @@ static size_t queue_view(struct otf_job **jobs, size_t n, const struct otf_store
     return n;
 }
 
+/* Ends a batch for good: waits for its finisher to publish the jobs it still holds, then frees
+ * the jobs' images, collectors and the batch. */
+static void batch_release(struct batch *b)
+{
+    if (!b)
+        return;
+    if (b->fin_started) {
+        pthread_join(b->fin_thread, NULL);
+        b->fin_started = 0;
+    }
+    if (b->fin_q) { /* finisher_start ran: its lock, condition and store exist */
+        otf_store_close(b->fin_st);
+        free(b->fin_q);
+        pthread_mutex_destroy(&b->fin_lock);
+        pthread_cond_destroy(&b->fin_cond);
+    }
+    for (size_t i = 0; i < b->n_jobs; i++)
+        job_cleanup(&b->jobs[i]);
+    free(b->jobs);
+    free(b);
+}
+
+/* Runs one batch. Its last jobs may still be publishing when this returns: the batch is left in
+ * *pending, and the previous pending batch released first (at most one batch finishing behind
+ * the running one). A batch on another model releases the pending one before the model is
+ * fetched, so that no eviction takes a model its finisher still describes. */
 static void run_one(struct otf_store *st, const struct otf_worker_params *p,
                     struct otf_worker_stats *stats, struct wmodels *ms, struct otf_sched *sched,
                     struct otf_job **claimed, size_t n, const char *model, const char *precision,
-                    int64_t batch_id, volatile sig_atomic_t *stop)
+                    int64_t batch_id, struct batch **pending, volatile sig_atomic_t *stop)
 {
-    struct batch b;
+    struct batch *b = otf_xcalloc(1, sizeof *b);
     struct wmodel *m = NULL;
     struct otf_errbuf eb = {0};
     int loaded = 0;
-    int64_t t0 = otf_time_mono_us();
 
-    memset(&b, 0, sizeof b);
-    b.p = p;
-    b.stats = stats;
-    b.id = batch_id;
-    b.jobs = otf_xcalloc(n, sizeof *b.jobs);
-    b.n_jobs = n;
+    b->t0_us = otf_time_mono_us();
+    b->p = p;
+    b->stats = stats;
+    b->id = batch_id;
+    b->jobs = otf_xcalloc(n, sizeof *b->jobs);
+    b->n_jobs = n;
     for (size_t i = 0; i < n; i++) {
-        b.jobs[i].job = claimed[i];
-        b.jobs[i].started_us = otf_time_now_us();
+        b->jobs[i].job = claimed[i];
+        b->jobs[i].started_us = otf_time_now_us();
         claimed[i] = NULL;
     }
     atomic_fetch_add(&stats->batches, 1);
     atomic_fetch_add(&stats->batch_jobs, (int64_t)n);
     otf_log_info("worker", "batch %lld: %zu jobs model=%s precision=%s", (long long)batch_id, n,
                  model, precision);
+    if (*pending && (strcmp((*pending)->m->model_id, model) != 0 ||
+                     strcmp((*pending)->m->precision, precision) != 0)) {
+        batch_release(*pending);
+        *pending = NULL;
+    }
     if (wmodels_get(ms, p, stats, model, precision, &m, &loaded, &eb) != OTF_OK) {
         for (size_t i = 0; i < n; i++)
-            end_error(st, p, stats, &b.jobs[i], eb.msg);
+            end_error(st, p, stats, &b->jobs[i], eb.msg);
         goto out;
     }
     /* A switch to another key starts its hold time, whether or not the model was resident. */
     if (loaded || !otf_sched_is_loaded(sched, model, precision))
         otf_sched_set_loaded(sched, model, precision, otf_time_now_us());
     wmodels_describe(ms, stats->resident, sizeof stats->resident);
-    b.m = m;
+    b->m = m;
     for (size_t i = 0; i < n; i++) {
         int64_t s0 = otf_time_mono_us();
         struct otf_errbuf jeb = {0};
-        otf_store_set_progress(st, b.jobs[i].job->id, 0, 0, "reading", NULL);
-        if (job_setup(p, m, &b.jobs[i], &jeb) != OTF_OK)
-            job_fail(&b.jobs[i], "%s", jeb.msg);
+        otf_store_set_progress(st, b->jobs[i].job->id, 0, 0, "reading", NULL);
+        if (job_setup(p, m, &b->jobs[i], &jeb) != OTF_OK)
+            job_fail(&b->jobs[i], "%s", jeb.msg);
         else
-            otf_store_set_progress(st, b.jobs[i].job->id, 0, b.jobs[i].total, "inference", NULL);
+            otf_store_set_progress(st, b->jobs[i].job->id, 0, b->jobs[i].total, "inference", NULL);
         atomic_fetch_add(&stats->setup_us, otf_time_mono_us() - s0);
     }
-    end_finished(st, &b); /* jobs whose setup failed end now */
-    run_batch(st, &b, stop);
+    end_finished(st, b); /* jobs whose setup failed end now */
+    run_batch(st, b, stop);
 out:
-    for (size_t i = 0; i < n; i++)
-        job_cleanup(&b.jobs[i]);
-    free(b.jobs);
-    atomic_fetch_add(&stats->busy_us, otf_time_mono_us() - t0);
+    atomic_fetch_add(&stats->busy_us, otf_time_mono_us() - b->t0_us);
     atomic_store(&stats->updated_us, otf_time_now_us());
+    batch_release(*pending);
+    *pending = b->m ? b : NULL;
+    if (!b->m)
+        batch_release(b);
 }
 
 enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_atomic_t *stop,
@@ -701,6 +730,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
     struct wmodels ms;
     struct heartbeat hb;
     int64_t seq = 0, batch_seq = 0;
+    struct batch *pending = NULL; /* the last batch, possibly still publishing its jobs */
     enum otf_status rc;
 
     memset(&hb, 0, sizeof hb);
@@ -755,12 +785,17 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
             }
             if (n_claimed > 0)
                 run_one(st, p, stats, &ms, sched, claimed, n_claimed, model, prec, ++batch_seq,
-                        stop);
+                        &pending, stop);
             otf_uws_job_array_free(claimed, n_claimed);
             continue;
         }
         otf_store_queue_free(q, nq);
         otf_uws_job_array_free(queued, n);
+        if (pending && (!pending->fin_started || atomic_load(&pending->fin_done))) {
+            /* idle: free what has been published */
+            batch_release(pending);
+            pending = NULL;
+        }
         {
             int64_t wait_ms = 1000;
             if (d.wake_at_us > 0) {
@@ -777,6 +812,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
     }
     rc = OTF_OK;
 out:
+    batch_release(pending); /* its jobs are published before the worker ends */
     heartbeat_stop(&hb);
     free(view);
     wmodels_cleanup(&ms);
