@@ -229,6 +229,24 @@ class SynthTests(unittest.TestCase):
         data, t, s = self.field("noise", "-s", 23, "--no-sources")
         self.assertEqual(len(t), 0)
         self.assertAlmostEqual(data.std() / 3.7e-7, 1.0, delta=0.08)
+        # SDC1-like texture by default: the autocorrelation of the real SDC1 1000 h noise
+        # (0.63 / 0.08 / -0.10 at lags 1 / 2 / 3 px along x, 0.70 / 0.19 / -0.05 along y);
+        # --noise-psf beam: white noise through the 1.5" beam (0.80 / 0.41 / 0.14)
+        def acf(d, lag, axis):
+            a = d - d.mean()
+            b = np.roll(a, -lag, axis=axis)
+            sl = [slice(None)] * 2
+            sl[axis] = slice(0, a.shape[axis] - lag)
+            return float((a[tuple(sl)] * b[tuple(sl)]).mean() / a.var())
+        for lag, want in ((1, 0.63), (2, 0.08), (3, -0.10)):
+            self.assertAlmostEqual(acf(data, lag, 1), want, delta=0.04)
+        for lag, want in ((1, 0.70), (2, 0.19), (3, -0.05)):
+            self.assertAlmostEqual(acf(data, lag, 0), want, delta=0.04)
+        beam, t, s = self.field("noise_beam", "-s", 23, "--no-sources", "--noise-psf", "beam")
+        self.assertAlmostEqual(beam.std() / 3.7e-7, 1.0, delta=0.08)
+        for lag, want in ((1, 0.80), (2, 0.41), (3, 0.14)):
+            self.assertAlmostEqual(acf(beam, lag, 1), want, delta=0.04)
+            self.assertAlmostEqual(acf(beam, lag, 0), want, delta=0.04)
         img = os.path.join(self.tmp.name, "ncp.fits")
         run(ARGS.synth, "-n", 256, "-o", img, "-t", img + ".txt", "--ncp", "--bitpix", "-64",
             "--nan-border", "--header", "plain-2d")

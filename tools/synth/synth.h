@@ -56,6 +56,7 @@ struct synth_params {
     int pb_mode;         /* 0 none, 1 parent SDC1 centre (RA 0, Dec -30), 2 image centre */
     int with_noise, with_sources;
     double noise_sigma; /* Jy/beam; < 0: from band and depth */
+    int noise_psf;      /* 0: white noise through the restoring beam; 1: SDC1-like (dirty) */
     double min_flux_jy; /* sources below this are not drawn; < 0: 0.05 sigma */
     /* derived by synth_params_finish() */
     double freq_hz, pix_arcsec, beam_arcsec, pb_fwhm_deg, sigma;

@@ -46,6 +46,9 @@ static void usage(FILE *f)
             "      --pb parent|centre|none  primary beam centre: SDC1 parent field (RA 0, Dec "
             "-30;\n"
             "                        default), the image centre, or no primary beam\n"
+            "      --noise-psf sdc1|beam  noise texture: SDC1-like, a main lobe narrower than the\n"
+            "                        beam with negative sidelobes (default), or white noise\n"
+            "                        through the Gaussian restoring beam\n"
             "      --no-noise, --no-sources   leave one of them out\n"
             "      --snr FILE        sidecar: id x y pb peak_jy snr class (default TRUTH.snr)\n"
             "      --reg FILE        ds9 regions of sources with peak SNR >= 3\n");
@@ -208,6 +211,8 @@ static void write_header(fitsfile *f, const struct synth_params *p, int *status)
     fits_update_key(f, TINT, "SYNBAND", &band, "SDC1 band (1=560MHz, 2=1.4GHz, 5=9.2GHz)", status);
     fits_update_key(f, TINT, "SYNDEPTH", &depth, "hours of integration emulated", status);
     fits_update_key(f, TDOUBLE, "SYNSIGMA", &(double){p->sigma}, "noise rms (Jy/beam)", status);
+    fits_update_key(f, TSTRING, "SYNNOISE", p->noise_psf ? "sdc1" : "beam",
+                    "noise texture (--noise-psf)", status);
     fits_update_key(f, TDOUBLE, "SYNDENS", &(double){p->density_scale}, "source density scale",
                     status);
     fits_update_key(f, TINT, "SYNPB", &(int){p->pb_mode},
@@ -230,6 +235,7 @@ int main(int argc, char **argv)
                              .with_noise = 1,
                              .with_sources = 1,
                              .noise_sigma = -1,
+                             .noise_psf = 1,
                              .min_flux_jy = -1};
     const char *out = NULL, *truth = NULL, *snr_path = NULL, *reg_path = NULL;
     static const struct option opts[] = {{"output", required_argument, 0, 'o'},
@@ -253,6 +259,7 @@ int main(int argc, char **argv)
                                          {"no-sources", no_argument, 0, 15},
                                          {"snr", required_argument, 0, 16},
                                          {"reg", required_argument, 0, 17},
+                                         {"noise-psf", required_argument, 0, 18},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -340,6 +347,16 @@ int main(int argc, char **argv)
             break;
         case 17:
             reg_path = optarg;
+            break;
+        case 18:
+            if (strcmp(optarg, "sdc1") == 0)
+                p.noise_psf = 1;
+            else if (strcmp(optarg, "beam") == 0)
+                p.noise_psf = 0;
+            else {
+                fprintf(stderr, "otf-synth: --noise-psf must be sdc1 or beam, not '%s'\n", optarg);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
