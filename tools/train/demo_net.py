@@ -30,13 +30,13 @@ YOLO_BIAS = 0.5    # CIANNA's default bias_value of a YOLO layer
 NB_BOX, NB_CLASS, NB_PARAM, FIT_DIM = 2, 0, 5, 2
 NCOL = 8 + NB_CLASS + NB_PARAM
 PRIORS = [5.0, 12.0]          # W = H prior per box, pixels
-CELL = 8                      # three stride-2 convs
+CELL = 4                      # two stride-2 convs
 # rows: position, size, probability, objectness, classes, params; cols: slope, fmax, fmin
 SLOPES = [(0.5, 6.0, -6.0), (0.5, 1.2, -1.2), (0.5, 6.0, -6.0), (0.5, 6.0, -6.0),
           (1.0, 6.0, -6.0), (0.5, 1.5, -0.2)]
 # (filters, kernel, stride, pad) of the convs before the norm; then 1x1 RELU, then YOLO
 CONVS = [(16, 5, 1, 2), (24, 2, 2, 0), (24, 3, 1, 1), (48, 2, 2, 0), (48, 3, 1, 1),
-         (96, 2, 2, 0), (128, 3, 1, 1)]
+         (96, 3, 1, 1), (128, 3, 1, 1)]
 GN_GROUP = 4
 HEAD = 192
 
