@@ -6,12 +6,33 @@
 
 #include "detect/detect_int.h"
 
+#ifdef OTF_HAVE_MVEC
+#include <immintrin.h>
+/* glibc's vector math library (libmvec, glibc >= 2.35): tanhf on four floats at once, within
+ * 2 ulp of tanhf and about seven times faster; it picks its SSE4/AVX2 code at load time. Every
+ * pixel of every image goes through here. */
+__m128 _ZGVbN4v_tanhf(__m128 x);
+#endif
+
 void otf_detect_normalise(float *v, size_t n, double lo, double hi, double gain, float fill)
 {
     /* Single precision like CIANNA's float32 pipeline; the scale is folded into one factor. */
     const float flo = (float)lo, fhi = (float)hi, k = (float)(gain / (hi - lo));
+    size_t i = 0;
 
-    for (size_t i = 0; i < n; i++) {
+#ifdef OTF_HAVE_MVEC
+    const __m128 vlo = _mm_set1_ps(flo), vhi = _mm_set1_ps(fhi), vk = _mm_set1_ps(k);
+    const __m128 vfill = _mm_set1_ps(fill);
+    for (; i + 4 <= n; i += 4) {
+        __m128 x = _mm_loadu_ps(v + i);
+        __m128 nan = _mm_cmpunord_ps(x, x);
+        /* max/min return their second operand for a NaN: NaN lanes are replaced below */
+        __m128 c = _mm_min_ps(_mm_max_ps(x, vlo), vhi);
+        __m128 t = _ZGVbN4v_tanhf(_mm_mul_ps(vk, _mm_sub_ps(c, vlo)));
+        _mm_storeu_ps(v + i, _mm_or_ps(_mm_and_ps(nan, vfill), _mm_andnot_ps(nan, t)));
+    }
+#endif
+    for (; i < n; i++) {
         float x = v[i];
         if (isnan(x)) {
             v[i] = fill;

@@ -160,6 +160,27 @@ static void test_normalise(void **state)
     float s = 2.02e-5f;
     otf_detect_normalise(&s, 1, 0.4e-6, 0.4e-4, 3.0, 0.0f);
     assert_float_equal(s, tanh(1.5), 1e-5);
+    /* every lane position of the vector path and the scalar tail (1003 values), NaN and
+     * infinities included: within 2 ulp-ish of the scalar formula */
+    float w[1003];
+    for (int i = 0; i < 1003; i++)
+        w[i] = (float)(i - 100) * 5e-8f;
+    w[5] = NAN, w[6] = INFINITY, w[7] = -INFINITY, w[1001] = NAN;
+    otf_detect_normalise(w, 1003, -2e-6, 4e-5, 3.0, -7.0f);
+    for (int i = 0; i < 1003; i++) {
+        float x = (float)(i - 100) * 5e-8f, lo = -2e-6f, hi = 4e-5f;
+        float k = (float)(3.0 / (4e-5 - -2e-6));
+        if (i == 5 || i == 1001) {
+            assert_float_equal(w[i], -7.0, 0);
+            continue;
+        }
+        if (i == 6)
+            x = INFINITY;
+        if (i == 7)
+            x = -INFINITY;
+        x = x < lo ? lo : (x > hi ? hi : x);
+        assert_float_equal(w[i], tanhf(k * (x - lo)), 3e-7);
+    }
 }
 
 static void test_percentile(void **state)
