@@ -5,9 +5,9 @@
  * of the bytes of RGB to compress (every job writes one). */
 #include <math.h>
 #include <png.h>
-#include <zlib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "formats/formats_int.h"
 
@@ -16,11 +16,10 @@
 
 /* palette: grey levels 0..N_GREY-1, then the fixed colours */
 enum { N_GREY = 252, PAL_BLANK = 252, PAL_GREEN, PAL_YELLOW, PAL_CYAN, N_PAL };
-static const unsigned char pal_fixed[N_PAL - N_GREY][3] = {
-    {24, 24, 64}, /* blank: dark blue */
-    {0, 255, 0},
-    {255, 220, 0},
-    {0, 200, 255}};
+static const unsigned char pal_fixed[N_PAL - N_GREY][3] = {{24, 24, 64}, /* blank: dark blue */
+                                                           {0, 255, 0},
+                                                           {255, 220, 0},
+                                                           {0, 200, 255}};
 
 void otf_formats_png_params_init(struct otf_formats_png_params *p)
 {
@@ -282,6 +281,8 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
     }
     if (!(z2 > z1))
         z2 = z1 + 1;
+    const double inv = 1.0 / (z2 - z1), inv_asinh10 = 1.0 / asinh(10.0);
+    const int asinh_stretch = p->stretch == OTF_FORMATS_STRETCH_ASINH;
     for (int64_t j = 0; j < ph; j++)
         for (int64_t i = 0; i < pw; i++) {
             float v = red[(size_t)j * (size_t)pw + (size_t)i];
@@ -290,11 +291,11 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
                 *o = PAL_BLANK;
                 continue;
             }
-            double t = (v - z1) / (z2 - z1);
+            double t = (v - z1) * inv;
             t = t < 0 ? 0 : (t > 1 ? 1 : t);
-            if (p->stretch == OTF_FORMATS_STRETCH_ASINH)
-                t = asinh(10 * t) / asinh(10.0);
-            *o = (unsigned char)lround(t * (N_GREY - 1));
+            if (asinh_stretch)
+                t = asinh(10 * t) * inv_asinh10;
+            *o = (unsigned char)(t * (N_GREY - 1) + 0.5); /* t >= 0: rounds like lround */
         }
     if (cat && p->draw)
         draw_catalog(rgb, (int)pw, (int)ph, fct, cat);
