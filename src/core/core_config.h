@@ -58,8 +58,9 @@ struct otf_sched_params {
 };
 
 struct otf_engine_settings {
-    char *backend; /* engine.backend: reference | cpu | cuda | auto */
-    int threads;   /* engine.threads (0 = all cores) */
+    char *backend;   /* engine.backend: reference | cpu | cuda | auto */
+    int threads;     /* engine.threads (0 = all cores) */
+    int helper_nice; /* engine.helper_nice: nice value of the reader and finisher threads */
 };
 
 struct otf_config {

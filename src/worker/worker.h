@@ -33,10 +33,11 @@ struct otf_worker_params {
     int threads;            /* engine threads (0 = all cores) */
     int64_t lease_ms;       /* claim lease; renewed every lease_ms/3 */
     int progress_ms;        /* smallest interval between progress updates (and abort checks) */
+    int helper_nice;        /* nice value of the reader and finisher threads (0 = unchanged) */
     const char *stats_path; /* shared counters file (NULL = none) */
 };
 
-/* Defaults: lease 15 s, progress every 200 ms, backend auto. */
+/* Defaults: lease 15 s, progress every 200 ms, backend auto, helper threads at nice 10. */
 void otf_worker_params_init(struct otf_worker_params *p);
 
 /* Runs until *stop becomes nonzero (checked between micro-batches and while idle). Returns

@@ -13,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker/worker_int.h"
 
-#define N_BUFS     2
+#define N_BUFS     3    /* micro-batches in flight: being read, in the forward pass, collected */
 #define QUEUE_SCAN 4096 /* queued jobs looked at per decision */
 
 void otf_worker_params_init(struct otf_worker_params *p)
@@ -26,6 +28,7 @@ void otf_worker_params_init(struct otf_worker_params *p)
     p->backend = "auto";
     p->lease_ms = 15000;
     p->progress_ms = 200;
+    p->helper_nice = 10;
     p->sched.min_jobs = 1;
     p->sched.max_jobs = 8;
     p->sched.max_wait_ms = 50;
@@ -42,8 +45,10 @@ struct mbuf {
     float *in;         /* [max_patches][patch_h * patch_w] */
     int *job_of;       /* slot -> index in batch->jobs */
     int64_t *patch_of; /* slot -> patch index in its job's grid */
+    float *out;        /* [max_patches][engine output] */
     int n;             /* slots filled */
-    int full;          /* 1: ready for the worker thread */
+    int full;          /* 1: read (reader -> worker thread); 0 again once collected */
+    int forwarded;     /* 1: out holds its forward pass (worker thread -> collector) */
 };
 
 struct batch {
@@ -58,8 +63,10 @@ struct batch {
     struct mbuf bufs[N_BUFS];
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int reader_done; /* no more buffers will be filled */
-    int stop;        /* the worker thread asks the reader to stop */
+    int reader_done;      /* no more buffers will be filled */
+    int forward_done;     /* no more buffers will be forwarded */
+    int stop;             /* the worker thread asks the reader to stop */
+    struct otf_store *st; /* the worker thread's store (end_finished on the collector) */
 
     /* finisher queue: indices of FINISHING jobs (each job enters once), under fin_lock */
     pthread_mutex_t fin_lock;
@@ -88,10 +95,21 @@ static void job_fail(struct wjob *w, const char *fmt, ...)
     atomic_compare_exchange_strong(&w->state, &expect, WJOB_FAILED);
 }
 
+/* The reader and finisher threads yield to the forward pass: an engine thread preempted by them
+ * stalls its partners at every barrier of the parallel region, so a millisecond taken from it
+ * costs up to a millisecond per engine thread. At a lower priority they run mostly when a core
+ * is idle (between forward passes, while the worker thread collects). */
+static void helper_thread_priority(const struct otf_worker_params *p)
+{
+    if (p->helper_nice > 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), p->helper_nice) != 0)
+        otf_log_debug("worker", "helper thread priority unchanged");
+}
+
 static void *reader_main(void *arg)
 {
     struct batch *b = arg;
     struct otf_sched_stream *streams = otf_xcalloc(b->n_jobs, sizeof *streams);
+    helper_thread_priority(b->p);
     int64_t *deficit = otf_xcalloc(b->n_jobs, sizeof *deficit);
     int64_t *take = otf_xcalloc(b->n_jobs, sizeof *take);
     int next = 0;
@@ -338,6 +356,7 @@ static void *finisher_main(void *arg)
 {
     struct batch *b = arg;
     const int64_t tick_ns = (int64_t)(b->p->progress_ms > 0 ? b->p->progress_ms : 200) * 1000000;
+    helper_thread_priority(b->p);
     pthread_mutex_lock(&b->fin_lock);
     for (;;) {
         size_t i;
@@ -416,15 +435,65 @@ static void end_finished(struct otf_store *st, struct batch *b)
     }
 }
 
+/* The collector thread: decodes and first-NMSes each forwarded micro-batch into its jobs'
+ * collectors, frees the buffer for the reader and hands finished jobs to the finisher, while the
+ * worker thread runs the next forward pass. */
+static void *collector_main(void *arg)
+{
+    struct batch *b = arg;
+    const size_t out_floats = otf_engine_output_size(b->m->engine);
+    int next = 0;
+
+    helper_thread_priority(b->p);
+    for (;;) {
+        struct mbuf *mb = &b->bufs[next];
+        struct otf_errbuf eb = {0};
+        int64_t t0;
+
+        pthread_mutex_lock(&b->lock);
+        while (!mb->forwarded && !b->forward_done)
+            pthread_cond_wait(&b->cond, &b->lock);
+        if (!mb->forwarded) {
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        pthread_mutex_unlock(&b->lock);
+        t0 = otf_time_mono_us();
+        for (int k = 0; k < mb->n; k++) {
+            struct wjob *w = &b->jobs[mb->job_of[k]];
+            if (atomic_load(&w->state) != WJOB_ACTIVE)
+                continue;
+            if (otf_detect_collector_add(w->col, mb->patch_of[k],
+                                         mb->in + (size_t)k * b->patch_floats,
+                                         mb->out + (size_t)k * out_floats, &eb) != OTF_OK)
+                job_fail(w, "post-processing failed: %s", eb.msg);
+            else
+                w->collected++;
+        }
+        atomic_fetch_add(&b->stats->collect_us, otf_time_mono_us() - t0);
+        pthread_mutex_lock(&b->lock);
+        mb->forwarded = 0;
+        mb->full = 0;
+        mb->n = 0;
+        pthread_cond_broadcast(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        next = (next + 1) % N_BUFS;
+        end_finished(b->st, b); /* a job is published as soon as its own patches are done */
+        if (!b->fin_started)
+            check_jobs(b->st, b, 0);
+    }
+    return NULL;
+}
+
 static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile sig_atomic_t *stop)
 {
     struct otf_engine *eng = b->m->engine;
-    size_t out_floats = otf_engine_output_size(eng);
-    float *out = otf_malloc((size_t)b->p->sched.max_patches * out_floats * sizeof(float));
-    pthread_t reader;
-    int next = 0, reader_started = 0;
+    const size_t out_floats = otf_engine_output_size(eng);
+    pthread_t reader, collector;
+    int next = 0, reader_started = 0, collector_started = 0;
     enum otf_status rc = OTF_OK;
 
+    b->st = st;
     b->patch_floats = (size_t)b->m->dcfg.patch_w * (size_t)b->m->dcfg.patch_h;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
@@ -432,17 +501,23 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
     for (int i = 0; i < N_BUFS; i++) {
         b->bufs[i].in =
             otf_malloc((size_t)b->p->sched.max_patches * b->patch_floats * sizeof(float));
+        b->bufs[i].out = otf_malloc((size_t)b->p->sched.max_patches * out_floats * sizeof(float));
         b->bufs[i].job_of = otf_xcalloc((size_t)b->p->sched.max_patches, sizeof(int));
         b->bufs[i].patch_of = otf_xcalloc((size_t)b->p->sched.max_patches, sizeof(int64_t));
-        if (!b->bufs[i].in)
+        if (!b->bufs[i].in || !b->bufs[i].out)
             rc = OTF_E_NOMEM;
     }
-    if (!out || rc != OTF_OK) {
+    if (rc != OTF_OK) {
         for (size_t i = 0; i < b->n_jobs; i++)
             job_fail(&b->jobs[i], "out of memory for the micro-batch buffers");
-        rc = OTF_E_NOMEM;
         goto out;
     }
+    if (pthread_create(&collector, NULL, collector_main, b) != 0) {
+        for (size_t i = 0; i < b->n_jobs; i++)
+            job_fail(&b->jobs[i], "cannot start the collector thread");
+        goto out;
+    }
+    collector_started = 1;
     if (pthread_create(&reader, NULL, reader_main, b) != 0) {
         for (size_t i = 0; i < b->n_jobs; i++)
             job_fail(&b->jobs[i], "cannot start the reader thread");
@@ -455,7 +530,7 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
         int64_t t0, t1;
 
         pthread_mutex_lock(&b->lock);
-        while (!mb->full && !b->reader_done)
+        while (!(mb->full && !mb->forwarded) && !(b->reader_done && !mb->full))
             pthread_cond_wait(&b->cond, &b->lock);
         if (!mb->full) {
             pthread_mutex_unlock(&b->lock);
@@ -463,8 +538,8 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
         }
         pthread_mutex_unlock(&b->lock);
         t0 = otf_time_mono_us();
-        if (mb->n > 0 &&
-            otf_engine_forward(eng, mb->in, mb->n, out, OTF_ENGINE_STAGE_DECODED, &eb) != OTF_OK) {
+        if (mb->n > 0 && otf_engine_forward(eng, mb->in, mb->n, mb->out, OTF_ENGINE_STAGE_DECODED,
+                                            &eb) != OTF_OK) {
             for (size_t i = 0; i < b->n_jobs; i++)
                 job_fail(&b->jobs[i], "inference failed: %s", eb.msg);
         }
@@ -472,28 +547,11 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
         atomic_fetch_add(&b->stats->forward_us, t1 - t0);
         atomic_fetch_add(&b->stats->microbatches, 1);
         atomic_fetch_add(&b->stats->patches, mb->n);
-        for (int k = 0; k < mb->n; k++) {
-            struct wjob *w = &b->jobs[mb->job_of[k]];
-            if (atomic_load(&w->state) != WJOB_ACTIVE)
-                continue;
-            if (otf_detect_collector_add(w->col, mb->patch_of[k],
-                                         mb->in + (size_t)k * b->patch_floats,
-                                         out + (size_t)k * out_floats, &eb) != OTF_OK)
-                job_fail(w, "post-processing failed: %s", eb.msg);
-            else
-                w->collected++;
-        }
-        atomic_fetch_add(&b->stats->collect_us, otf_time_mono_us() - t1);
         pthread_mutex_lock(&b->lock);
-        mb->full = 0;
-        mb->n = 0;
+        mb->forwarded = 1;
         pthread_cond_broadcast(&b->cond);
         pthread_mutex_unlock(&b->lock);
         next = (next + 1) % N_BUFS;
-
-        end_finished(st, b); /* a job is published as soon as its own patches are done */
-        if (!b->fin_started)
-            check_jobs(st, b, 0);
         if (*stop) {
             /* Shutting down: stop feeding; the supervisor requeues what is left. */
             pthread_mutex_lock(&b->lock);
@@ -503,22 +561,24 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
         }
     }
 out:
-    if (reader_started) {
-        pthread_mutex_lock(&b->lock);
-        b->stop = 1;
-        pthread_cond_broadcast(&b->cond);
-        pthread_mutex_unlock(&b->lock);
+    pthread_mutex_lock(&b->lock);
+    b->stop = 1;
+    b->forward_done = 1;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    if (collector_started)
+        pthread_join(collector, NULL); /* every forwarded buffer is collected first */
+    if (reader_started)
         pthread_join(reader, NULL);
-    }
     if (!*stop)
         end_finished(st, b);
     finisher_close(b); /* its thread publishes the jobs still queued, overlapping the next batch */
     for (int i = 0; i < N_BUFS; i++) {
         otf_free(b->bufs[i].in);
+        otf_free(b->bufs[i].out);
         free(b->bufs[i].job_of);
         free(b->bufs[i].patch_of);
     }
-    otf_free(out);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
     return rc;
