@@ -22,6 +22,7 @@ the server could use while the jobs run.
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,8 +54,15 @@ def proc_kib(pid, field):
 
 
 def children(pid):
-    r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in r.stdout.split()]
+    """Child processes, from /proc (no subprocess: the sampler must not take the server's CPU)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return out
 
 
 class RssSampler(threading.Thread):
@@ -117,6 +125,8 @@ def main():
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--warmup", action="store_true", help="one untimed job first (model resident)")
     ap.add_argument("--label", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="another otfd setting, e.g. engine.helper_nice=0 (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     a = ap.parse_args()
 
@@ -125,6 +135,7 @@ def main():
                "--batch.max_patches", a.max_patches, "--batch.min_jobs", 1,
                "--models.max_resident", a.max_resident, "--engine.threads", a.threads,
                "--queue.max_jobs", 10000, "--log_level", "warn",
+               *[x for kv in a.set for x in ("--" + kv.split("=", 1)[0], kv.split("=", 1)[1])],
                models=a.models, name="bench")
     srv.start()
     c = srv.client()
@@ -197,6 +208,7 @@ def main():
         "label": a.label, "jobs": a.jobs, "model": a.model, "model2": a.model2,
         "precision": a.precision, "max_jobs": a.max_jobs, "max_patches": a.max_patches,
         "max_resident": a.max_resident, "sequential": a.sequential, "warmup": a.warmup,
+        "settings": a.set,
         "patches": patches, "patches_per_job": patches / a.jobs,
         "span_s": round(span, 3), "wall_s": round(wall, 3),
         "jobs_per_s": round(a.jobs / span, 4), "patches_per_s": round(patches / span, 3),
