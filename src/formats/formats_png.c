@@ -251,14 +251,22 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
             rc = otf_fits_read_tile(img, 0, y, W, nr, chunk, eb);
             if (rc != OTF_OK)
                 goto out;
-            for (int64_t r = 0; r < nr; r++)
-                for (int64_t x = 0; x < W; x++) {
-                    float v = chunk[(size_t)r * (size_t)W + (size_t)x];
-                    if (isfinite(v)) {
-                        sum[x / fct] += v;
-                        cnt[x / fct]++;
-                    }
+            for (int64_t r = 0; r < nr; r++) {
+                const float *row = chunk + (size_t)r * (size_t)W;
+                /* block by block: no division per pixel */
+                for (int64_t i = 0, x0 = 0; x0 < W; i++, x0 += fct) {
+                    int64_t x1 = x0 + fct < W ? x0 + fct : W;
+                    double acc = 0;
+                    int64_t k = 0;
+                    for (int64_t x = x0; x < x1; x++)
+                        if (isfinite(row[x])) {
+                            acc += row[x];
+                            k++;
+                        }
+                    sum[i] += acc;
+                    cnt[i] += k;
                 }
+            }
         }
         for (int64_t i = 0; i < pw; i++)
             red[(size_t)j * (size_t)pw + (size_t)i] =
