@@ -99,8 +99,9 @@ static void job_fail(struct wjob *w, const char *fmt, ...)
  * stalls its partners at every barrier of the parallel region, so a millisecond taken from it
  * costs up to a millisecond per engine thread. At a lower priority they run mostly when a core
  * is idle (between forward passes, while the worker thread collects). */
-static void helper_thread_priority(const struct otf_worker_params *p)
+static void helper_thread_start(const struct otf_worker_params *p, const char *name)
 {
+    pthread_setname_np(pthread_self(), name); /* top -H, perf and gdb show it */
     if (p->helper_nice > 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), p->helper_nice) != 0)
         otf_log_debug("worker", "helper thread priority unchanged");
 }
@@ -109,7 +110,7 @@ static void *reader_main(void *arg)
 {
     struct batch *b = arg;
     struct otf_sched_stream *streams = otf_xcalloc(b->n_jobs, sizeof *streams);
-    helper_thread_priority(b->p);
+    helper_thread_start(b->p, "otf-reader");
     int64_t *deficit = otf_xcalloc(b->n_jobs, sizeof *deficit);
     int64_t *take = otf_xcalloc(b->n_jobs, sizeof *take);
     int next = 0;
@@ -356,7 +357,7 @@ static void *finisher_main(void *arg)
 {
     struct batch *b = arg;
     const int64_t tick_ns = (int64_t)(b->p->progress_ms > 0 ? b->p->progress_ms : 200) * 1000000;
-    helper_thread_priority(b->p);
+    helper_thread_start(b->p, "otf-finish");
     pthread_mutex_lock(&b->fin_lock);
     for (;;) {
         size_t i;
@@ -444,7 +445,7 @@ static void *collector_main(void *arg)
     const size_t out_floats = otf_engine_output_size(b->m->engine);
     int next = 0;
 
-    helper_thread_priority(b->p);
+    helper_thread_start(b->p, "otf-collect");
     for (;;) {
         struct mbuf *mb = &b->bufs[next];
         struct otf_errbuf eb = {0};
