@@ -6,7 +6,7 @@
 #   bench/server/run.sh [BUILD_DIR (Release, with otfd and bench_engine)]
 #
 # Environment: PRECS="BF16 FP32" (precisions of the 16-job headline; the other scenarios run in
-# the first one), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
+# the first one), REPS (headline repetitions, default 3), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
 # THREADS (engine threads, default 2). Prints a Markdown table (bench/server/table.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -102,18 +102,26 @@ engine() { # label, precision, patches: the same patches in micro-batches of 16
     tail -n 1 "$OUT" >&2
 }
 
+# The headline (16 jobs, max_jobs 8, model resident: a warm-up job runs first) alternates with
+# the engine alone REPS times; the tables use the medians. The other scenarios run once, in the
+# first precision; the switch scenarios start cold (their model loads are the point).
+REPS=${REPS:-3}
 first=1
 for P in $PRECS; do
     p=$(echo "$P" | tr 'A-Z' 'a-z')
-    engine "engine-16-$p-before" "$p" 400
-    server "server-16-$p" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8
-    engine "engine-16-$p-after" "$p" 400
+    for r in $(seq "$REPS"); do
+        engine "engine-16-$p-r$r" "$p" 400
+        server "server-16-$p" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8 --warmup
+    done
+    engine "engine-16-$p-r$((REPS + 1))" "$p" 400
     if [ $first = 1 ]; then
         first=0
-        server "server-16-$p-maxjobs1" --jobs 16 --model sdc1 --precision "$P" --max-jobs 1
-        server "server-64-$p" --jobs 64 --model sdc1 --precision "$P" --max-jobs 8
+        server "server-16-$p-cold" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8
+        server "server-16-$p-maxjobs1" --jobs 16 --model sdc1 --precision "$P" --max-jobs 1 \
+            --warmup
+        server "server-64-$p" --jobs 64 --model sdc1 --precision "$P" --max-jobs 8 --warmup
         engine "engine-64-$p" "$p" 1600
-        server "lowload-8-$p" --jobs 8 --model sdc1 --precision "$P" --sequential
+        server "lowload-8-$p" --jobs 8 --model sdc1 --precision "$P" --sequential --warmup
         server "switch-resident2-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
             --max-jobs 2 --max-resident 2
         server "switch-resident1-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \

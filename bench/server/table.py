@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Markdown tables from bench/server/run.sh's JSON lines (bench-server.jsonl)."""
 import json
+import statistics
 import sys
 
 ANCHOR_PPS, ANCHOR_JPS = 5.9, 0.37  # the original service, 16 x 1024^2 jobs, these 2 cores
@@ -9,7 +10,8 @@ ANCHOR_PPS, ANCHOR_JPS = 5.9, 0.37  # the original service, 16 x 1024^2 jobs, th
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     head = rows[0] if "machine" in rows[0] else {}
-    eng = {r["label"]: r for r in rows if r.get("label", "").startswith("engine")}
+    eng_rows = [r for r in rows if r.get("label", "").startswith("engine")]
+    eng = {r["label"]: r for r in eng_rows}
     srv = [r for r in rows if "jobs_per_s" in r]
     if head:
         print(f"Machine: {head['machine']}, {head['cpus']} CPUs, {head['date']}, "
@@ -30,7 +32,8 @@ def main(path):
     print("| engine alone (bench_engine, batch 16) | prec | patches | ms/patch median | "
           "patches/s | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
-    for label, e in eng.items():
+    for e in eng_rows:
+        label = e["label"]
         print(f"| {label} | {e['precision']} | {e['reps'] * e['batch']} "
               f"| {e['ms_per_patch_median']:.1f} | {1000 / e['ms_per_patch_median']:.2f} "
               f"| {e['peak_rss_mib']:.0f} |")
@@ -38,31 +41,43 @@ def main(path):
     print("| derived | value |")
     print("|---|---|")
     by = {r["label"]: r for r in srv}
+    done = set()
     for r in srv:
         p = r["precision"].lower()
+        if r["label"] in done:
+            continue
         if r["label"] == f"server-16-{p}":
-            refs = [eng[k] for k in (f"engine-16-{p}-before", f"engine-16-{p}-after") if k in eng]
+            refs = [e for e in eng_rows if e["label"].startswith(f"engine-16-{p}")]
         elif r["label"] == f"server-64-{p}":
-            refs = [eng[k] for k in (f"engine-64-{p}",) if k in eng]
+            refs = [e for e in eng_rows if e["label"] == f"engine-64-{p}"]
         else:
             continue
+        done.add(r["label"])
+        same = [x for x in srv if x["label"] == r["label"]]
+        s_pps = statistics.median(x["patches_per_s"] for x in same)
         if refs:
-            e_pps = sum(1000 / e["ms_per_patch_median"] for e in refs) / len(refs)
-            print(f"| {r['label']}: server / engine-alone patches/s | {r['patches_per_s']:.2f} / "
-                  f"{e_pps:.2f} = {r['patches_per_s'] / e_pps:.2f} "
-                  f"(overhead {100 * (1 - r['patches_per_s'] / e_pps):.0f} %) |")
+            e_pps = statistics.median(1000 / e["ms_per_patch_median"] for e in refs)
+            print(f"| {r['label']}: server / engine-alone patches/s (medians of {len(same)} "
+                  f"and {len(refs)} runs) | {s_pps:.2f} / {e_pps:.2f} = {s_pps / e_pps:.2f} "
+                  f"(overhead {100 * (1 - s_pps / e_pps):.1f} %) |")
         st = r["stage_s"]
-        print(f"| {r['label']}: worker stage seconds | " +
+        print(f"| {r['label']}: worker stage seconds (first run) | " +
               ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + f", busy {r['busy_s']:.1f} |")
-    for r in srv:
-        p = r["precision"].lower()
+    for p in sorted({r["precision"].lower() for r in srv}):
+        head16 = [x["patches_per_s"] for x in srv if x["label"] == f"server-16-{p}"]
+        if not head16:
+            continue
+        h = statistics.median(head16)
         one = by.get(f"server-16-{p}-maxjobs1")
-        if r["label"] == f"server-16-{p}" and one:
+        if one:
             print(f"| batching gain, 16 jobs, max_jobs 8 vs 1 (patches/s) | "
-                  f"{r['patches_per_s']:.2f} / {one['patches_per_s']:.2f} = "
-                  f"{r['patches_per_s'] / one['patches_per_s']:.2f} |")
+                  f"{h:.2f} / {one['patches_per_s']:.2f} = {h / one['patches_per_s']:.2f} |")
+        cold = by.get(f"server-16-{p}-cold")
+        if cold:
+            print(f"| 16 jobs with the model resident vs loaded by the first batch (patches/s) | "
+                  f"{h:.2f} / {cold['patches_per_s']:.2f} = {h / cold['patches_per_s']:.2f} |")
         s2, s1 = by.get(f"switch-resident2-{p}"), by.get(f"switch-resident1-{p}")
-        if r["label"] == f"server-16-{p}" and s2 and s1:
+        if s2 and s1:
             print(f"| model switch, 2 models alternating: resident 2 vs 1 (patches/s) | "
                   f"{s2['patches_per_s']:.2f} / {s1['patches_per_s']:.2f} = "
                   f"{s2['patches_per_s'] / s1['patches_per_s']:.2f} "
