@@ -84,11 +84,17 @@ import sys; sys.path.insert(0, 'tests/integration')
 from test_batching import write_fits
 write_fits(sys.argv[1], 1024, seed=7)" "$IMG"
 
+IMG256=$WORK/img256.fits
+[ -f "$IMG256" ] || $PY -c "
+import sys; sys.path.insert(0, 'tests/integration')
+from test_batching import write_fits
+write_fits(sys.argv[1], 256, seed=8)" "$IMG256"
+
 mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
 echo "{\"machine\": \"$(lscpu | sed -n 's/^Model name: *//p')\", \"cpus\": $(nproc), \"date\": \"$(date -u +%FT%TZ)\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\"}" >>"$OUT"
 
-server() { # label, args...
+server() { # label, args... (a later --image overrides the 1024^2 one)
     local label=$1
     shift
     $PY bench/server/bench_server.py --otfd "$OTFD" --models "$WORK/models" --image "$IMG" \
@@ -122,6 +128,11 @@ for P in $PRECS; do
         server "server-64-$p" --jobs 64 --model sdc1 --precision "$P" --max-jobs 8 --warmup
         engine "engine-64-$p" "$p" 1600
         server "lowload-8-$p" --jobs 8 --model sdc1 --precision "$P" --sequential --warmup
+        # small images (256^2: 9 patches each): where batching across jobs fills micro-batches
+        server "small-64-$p" --jobs 64 --model sdc1 --precision "$P" --max-jobs 8 --warmup \
+            --image "$IMG256"
+        server "small-64-$p-maxjobs1" --jobs 64 --model sdc1 --precision "$P" --max-jobs 1 \
+            --warmup --image "$IMG256"
         server "switch-resident2-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
             --max-jobs 2 --max-resident 2
         server "switch-resident1-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \

@@ -72,6 +72,11 @@ def main(path):
         if one:
             print(f"| batching gain, 16 jobs, max_jobs 8 vs 1 (patches/s) | "
                   f"{h:.2f} / {one['patches_per_s']:.2f} = {h / one['patches_per_s']:.2f} |")
+        sm8, sm1 = by.get(f"small-64-{p}"), by.get(f"small-64-{p}-maxjobs1")
+        if sm8 and sm1:
+            print(f"| batching gain, 64 jobs of 256² ({sm8['patches_per_job']:.0f} patches each), max_jobs 8 vs 1 "
+                  f"(patches/s) | {sm8['patches_per_s']:.2f} / {sm1['patches_per_s']:.2f} = "
+                  f"{sm8['patches_per_s'] / sm1['patches_per_s']:.2f} |")
         cold = by.get(f"server-16-{p}-cold")
         if cold:
             print(f"| 16 jobs with the model resident vs loaded by the first batch (patches/s) | "
