@@ -42,9 +42,19 @@ static int cmp_order(const void *pa, const void *pb)
     return a->i < b->i ? -1 : (a->i > b->i);
 }
 
+/* need_overlap: every level's threshold is >= 0, so boxes that do not overlap (IoU 0, DIoU <= 0)
+ * cannot be suppressed and skip the DIoU. */
 static int suppressed(const struct otf_detect_box *keep, const struct otf_detect_box *other,
-                      const struct otf_detect_level *levels, size_t n_levels)
+                      const struct otf_detect_level *levels, size_t n_levels, int need_overlap)
 {
+    int any = 0;
+    for (size_t l = 0; l < n_levels; l++)
+        any |= other->obj < levels[l].obj_below;
+    if (!any)
+        return 0;
+    if (need_overlap && (fmin(keep->xmax, other->xmax) <= fmax(keep->xmin, other->xmin) ||
+                         fmin(keep->ymax, other->ymax) <= fmax(keep->ymin, other->ymin)))
+        return 0;
     double d = otf_detect_diou(keep, other);
     for (size_t l = 0; l < n_levels; l++)
         if (d > levels[l].value && other->obj < levels[l].obj_below)
@@ -79,6 +89,10 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
     size_t n_keep = 0, gw = 1, gh = 1;
     double hd_max = 0, xlo = INFINITY, ylo = INFINITY, xhi = -INFINITY, yhi = -INFINITY, bucket;
     double factor = reach_factor(levels, n_levels);
+    int need_overlap = n_levels > 0;
+
+    for (size_t l = 0; l < n_levels; l++)
+        need_overlap &= levels[l].value >= 0;
 
     if (n == 0)
         return 0;
@@ -136,7 +150,7 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
         if (!head) {
             for (size_t b = a + 1; b < n; b++) {
                 size_t j = ord[b].i;
-                if (!dead[j] && suppressed(k, &boxes[j], levels, n_levels))
+                if (!dead[j] && suppressed(k, &boxes[j], levels, n_levels, need_overlap))
                     dead[j] = 1;
             }
             continue;
@@ -145,7 +159,8 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
         for (size_t y = cy ? cy - 1 : 0; y <= cy + 1 && y < gh; y++)
             for (size_t x = cx ? cx - 1 : 0; x <= cx + 1 && x < gw; x++)
                 for (size_t j = head[y * gw + x]; j != SIZE_MAX; j = next[j])
-                    if (rank[j] > a && !dead[j] && suppressed(k, &boxes[j], levels, n_levels))
+                    if (rank[j] > a && !dead[j] &&
+                        suppressed(k, &boxes[j], levels, n_levels, need_overlap))
                         dead[j] = 1;
     }
     memcpy(boxes, tmp, n_keep * sizeof(*tmp));
