@@ -106,11 +106,16 @@ static void draw_ellipse(unsigned char *rgb, int w, int h, double cx, double cy,
 {
     double t = pa * M_PI / 180.0, mx = -sin(t), my = cos(t);
     int steps = (int)fmin(4096, fmax(24, 8 * a));
+    /* (cu, su) = (cos u, sin u) advanced by a rotation of 2 pi / steps: one sincos per ellipse,
+     * not one per outline point (thousands of detections are drawn per job) */
+    double du = 2 * M_PI / steps, cd = cos(du), sd = sin(du), cu = 1, su = 0;
     for (int i = 0; i < steps; i++) {
-        double u = 2 * M_PI * i / steps;
-        double x = cx + a * cos(u) * mx + b * sin(u) * my;
-        double y = cy + a * cos(u) * my - b * sin(u) * mx;
-        put_px(rgb, w, h, lround(x), h - 1 - lround(y), c);
+        double x = cx + a * cu * mx + b * su * my;
+        double y = cy + a * cu * my - b * su * mx;
+        double nc = cu * cd - su * sd;
+        put_px(rgb, w, h, (long)floor(x + 0.5), h - 1 - (long)floor(y + 0.5), c);
+        su = su * cd + cu * sd;
+        cu = nc;
     }
 }
 
