@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--max-patches", type=int, default=16)
     ap.add_argument("--max-resident", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=1, help="worker processes")
     ap.add_argument("--sequential", action="store_true")
     ap.add_argument("--warmup", action="store_true", help="one untimed job first (model resident)")
     ap.add_argument("--label", default="")
@@ -131,7 +132,7 @@ def main():
     a = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="otf-bench-server-"))
-    srv = Otfd(a.otfd, tmp / "data", "--workers", 1, "--batch.max_jobs", a.max_jobs,
+    srv = Otfd(a.otfd, tmp / "data", "--workers", a.workers, "--batch.max_jobs", a.max_jobs,
                "--batch.max_patches", a.max_patches, "--batch.min_jobs", 1,
                "--models.max_resident", a.max_resident, "--engine.threads", a.threads,
                "--queue.max_jobs", 10000, "--log_level", "warn",
