@@ -169,6 +169,11 @@ enum otf_status otf_random_id(char *out, size_t len);
 int otf_str_ieq(const char *a, const char *b);
 /* strtod/strtoll that require the whole string to be a finite number. */
 enum otf_status otf_str_to_double(const char *s, double *out);
+/* Writes v as snprintf(buf, cap, "%.*f", decimals, v) does, byte for byte, several times faster
+ * for the catalogue writers: the value is scaled and rounded in integers, and the rare values
+ * within rounding error of a tie (and everything outside 0 <= decimals <= 9, |v| < 1e15 / 10^
+ * decimals, NaN, inf) go to snprintf. Returns the length snprintf would return. */
+int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals);
 enum otf_status otf_str_to_i64(const char *s, int64_t *out);
 /* 1 when `s` is non-empty and only [A-Za-z0-9_.-] (safe as one path component, not "." or ".."). */
 int otf_str_is_safe_name(const char *s);

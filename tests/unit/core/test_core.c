@@ -1,5 +1,7 @@
 /* Unit tests for core: status, buffers, time, files, SHA-256, config. */
 #include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +118,49 @@ static void test_sha256_lengths(void **state)
     free(data);
 }
 
+/* otf_fmt_fixed against snprintf on a million values: every magnitude from 1e-12 to 1e15,
+ * both signs, exact ties (0.125, 2.5), values next to ties, integers, zero and -0, NaN, inf. */
+static void test_fmt_fixed(void **state)
+{
+    static const double special[] = {0.0,   -0.0,  0.125, 2.5,      -2.5,   0.5,  1.5,  1e15,
+                                     -1e14, 1e-12, 0.05,  0.000005, 359.99, 90.0, -90.0};
+    uint64_t x = 88172645463325252ULL;
+    char a[64], b[64];
+    (void)state;
+    for (int d = 0; d <= 11; d++) {
+        for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+            double v = special[i];
+            int la = otf_fmt_fixed(a, sizeof a, v, d), lb = snprintf(b, sizeof b, "%.*f", d, v);
+            assert_int_equal(la, lb);
+            assert_string_equal(a, b);
+            v = nextafter(v, INFINITY);
+            otf_fmt_fixed(a, sizeof a, v, d);
+            snprintf(b, sizeof b, "%.*f", d, v);
+            assert_string_equal(a, b);
+        }
+        otf_fmt_fixed(a, sizeof a, NAN, d);
+        snprintf(b, sizeof b, "%.*f", d, NAN);
+        assert_string_equal(a, b);
+    }
+    for (int i = 0; i < 1000000; i++) {
+        double m, v;
+        int d;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;    /* xorshift64 */
+        m = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+        d = (int)(x % 10);
+        v = m * pow(10.0, (double)((int)(x >> 4 & 31) - 12)) * ((x >> 9 & 1) ? -1 : 1);
+        if (x >> 10 & 1) /* a tie or its neighbour at this many decimals */
+            v = (floor(v * pow(10.0, d)) + 0.5) / pow(10.0, d);
+        otf_fmt_fixed(a, sizeof a, v, d);
+        snprintf(b, sizeof b, "%.*f", d, v);
+        if (strcmp(a, b) != 0)
+            fail_msg("%.17g with %d decimals: %s, snprintf %s", v, d, a, b);
+    }
+    /* truncation like snprintf */
+    assert_int_equal(otf_fmt_fixed(a, 4, 123.456, 3), 7);
+    assert_string_equal(a, "123");
+}
+
 static void test_fs_atomic(void **state)
 {
     char dir[] = "/tmp/otf_core_XXXXXX";
@@ -214,8 +259,8 @@ int main(void)
         cmocka_unit_test(test_status_str), cmocka_unit_test(test_errbuf),
         cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_time_roundtrip),
         cmocka_unit_test(test_sha256),     cmocka_unit_test(test_sha256_lengths),
-        cmocka_unit_test(test_fs_atomic),  cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_fmt_fixed),  cmocka_unit_test(test_fs_atomic),
+        cmocka_unit_test(test_strings),    cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
