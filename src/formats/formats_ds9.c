@@ -13,6 +13,25 @@ static double wrap360(double a)
     return a < 0 ? a + 360.0 : a;
 }
 
+/* A line being built; len may pass cap (then the line is refused). */
+struct linebuf {
+    char *buf;
+    size_t cap, len;
+};
+
+static void lb_str(struct linebuf *lb, const char *s)
+{
+    if (lb->len < lb->cap)
+        lb->len += (size_t)snprintf(lb->buf + lb->len, lb->cap - lb->len, "%s", s);
+}
+
+static void lb_num(struct linebuf *lb, double v, int decimals, const char *after)
+{
+    if (lb->len < lb->cap)
+        lb->len += (size_t)otf_fmt_fixed(lb->buf + lb->len, lb->cap - lb->len, v, decimals);
+    lb_str(lb, after);
+}
+
 enum otf_status otf_formats_write_ds9(FILE *f, const struct otf_detect_catalog *cat,
                                       const struct otf_formats_run_info *info,
                                       struct otf_errbuf *eb)
@@ -41,25 +60,45 @@ enum otf_status otf_formats_write_ds9(FILE *f, const struct otf_detect_catalog *
         double pa = c_pa >= 0 ? v[c_pa] : 0.0;
         int ellipse = isfinite(bmaj) && isfinite(bmin) && bmaj > 0 && bmin > 0;
 
+        /* one line per detection, numbers through otf_fmt_fixed (as "%.Nf", faster) */
+        char line[512];
+        struct linebuf lb = {line, sizeof line, 0};
         if (sys && isfinite(d->lon) && isfinite(d->lat)) {
-            if (ellipse)
-                fprintf(f, "ellipse(%.7f,%.7f,%.4f\",%.4f\",%.3f)", wrap360(d->lon), d->lat,
-                        bmaj / 2, bmin / 2, wrap360((isfinite(pa) ? pa : 0.0) + 90.0));
-            else
-                fprintf(f, "box(%.7f,%.7f,%.4f\",%.4f\",%.3f)", wrap360(d->lon), d->lat,
-                        d->width * scale, d->height * scale,
-                        wrap360(isfinite(d->yaxis_pa_deg) ? d->yaxis_pa_deg : 0.0));
+            lb_str(&lb, ellipse ? "ellipse(" : "box(");
+            lb_num(&lb, wrap360(d->lon), 7, ",");
+            lb_num(&lb, d->lat, 7, ",");
+            if (ellipse) {
+                lb_num(&lb, bmaj / 2, 4, "\",");
+                lb_num(&lb, bmin / 2, 4, "\",");
+                lb_num(&lb, wrap360((isfinite(pa) ? pa : 0.0) + 90.0), 3, ")");
+            } else {
+                lb_num(&lb, d->width * scale, 4, "\",");
+                lb_num(&lb, d->height * scale, 4, "\",");
+                lb_num(&lb, wrap360(isfinite(d->yaxis_pa_deg) ? d->yaxis_pa_deg : 0.0), 3, ")");
+            }
         } else if (sys) {
             continue; /* no sky position for this row (off the projection) */
         } else {
             double pai = isfinite(d->pa_image_deg) ? d->pa_image_deg : 0.0;
-            if (ellipse && isfinite(scale) && scale > 0)
-                fprintf(f, "ellipse(%.3f,%.3f,%.3f,%.3f,%.3f)", d->x + 1, d->y + 1,
-                        bmaj / scale / 2, bmin / scale / 2, wrap360(pai + 90.0));
-            else
-                fprintf(f, "box(%.3f,%.3f,%.3f,%.3f,0)", d->x + 1, d->y + 1, d->width, d->height);
+            int ell = ellipse && isfinite(scale) && scale > 0;
+            lb_str(&lb, ell ? "ellipse(" : "box(");
+            lb_num(&lb, d->x + 1, 3, ",");
+            lb_num(&lb, d->y + 1, 3, ",");
+            if (ell) {
+                lb_num(&lb, bmaj / scale / 2, 3, ",");
+                lb_num(&lb, bmin / scale / 2, 3, ",");
+                lb_num(&lb, wrap360(pai + 90.0), 3, ")");
+            } else {
+                lb_num(&lb, d->width, 3, ",");
+                lb_num(&lb, d->height, 3, ",0)");
+            }
         }
-        fprintf(f, " # text={%lld}%s\n", (long long)d->id, d->is_partial ? " color=yellow" : "");
+        if (lb.len < lb.cap)
+            lb.len += (size_t)snprintf(line + lb.len, lb.cap - lb.len, " # text={%lld}%s\n",
+                                       (long long)d->id, d->is_partial ? " color=yellow" : "");
+        if (lb.len >= lb.cap)
+            return OTF_FAIL(eb, OTF_E_LIMIT, "region line %zu too long", i);
+        fwrite(line, 1, lb.len, f);
     }
     if (fflush(f) != 0 || ferror(f))
         return OTF_FAIL(eb, OTF_E_IO, "region file write failed");

@@ -198,20 +198,20 @@ static void format_cell(const struct field *fd, double v, char *buf, size_t cap)
     switch (fd->kind) {
     case F_LON:
     case F_LAT:
-        snprintf(buf, cap, "%.8f", v);
+        otf_fmt_fixed(buf, cap, v, 8);
         break;
     case F_X:
     case F_Y:
         /* 1e-5 pixel: 0.0024 arcsec even on 4-arcmin survey pixels */
-        snprintf(buf, cap, "%.5f", v);
+        otf_fmt_fixed(buf, cap, v, 5);
         break;
     case F_W:
     case F_H:
-        snprintf(buf, cap, "%.3f", v);
+        otf_fmt_fixed(buf, cap, v, 3);
         break;
     case F_OBJ:
     case F_PROB:
-        snprintf(buf, cap, "%.6f", v);
+        otf_fmt_fixed(buf, cap, v, 6);
         break;
     default:
         snprintf(buf, cap, "%.6g", v);
