@@ -12,7 +12,7 @@
 #include "formats/formats_int.h"
 
 #define CHUNK_BYTES ((size_t)8 << 20) /* most bytes of image rows read at once */
-#define MAX_SAMPLES 20000 /* pixels sampled for the stretch limits (IRAF zscale uses 1000) */
+#define MAX_SAMPLES 5000 /* pixels sampled for the stretch limits (IRAF zscale uses 1000) */
 
 /* palette: grey levels 0..N_GREY-1, then the fixed colours */
 enum { N_GREY = 252, PAL_BLANK = 252, PAL_GREEN, PAL_YELLOW, PAL_CYAN, N_PAL };
@@ -256,6 +256,12 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
             rc = otf_fits_read_tile(img, 0, y, W, nr, chunk, eb);
             if (rc != OTF_OK)
                 goto out;
+            if (fct == 1) { /* full resolution: one row, nothing to average */
+                float *out = red + (size_t)j * (size_t)pw;
+                for (int64_t x = 0; x < W; x++)
+                    out[x] = isfinite(chunk[x]) ? chunk[x] : NAN;
+                continue;
+            }
             for (int64_t r = 0; r < nr; r++) {
                 const float *row = chunk + (size_t)r * (size_t)W;
                 /* block by block: no division per pixel */
@@ -273,9 +279,10 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
                 }
             }
         }
-        for (int64_t i = 0; i < pw; i++)
-            red[(size_t)j * (size_t)pw + (size_t)i] =
-                cnt[i] ? (float)(sum[i] / (double)cnt[i]) : NAN;
+        if (fct > 1)
+            for (int64_t i = 0; i < pw; i++)
+                red[(size_t)j * (size_t)pw + (size_t)i] =
+                    cnt[i] ? (float)(sum[i] / (double)cnt[i]) : NAN;
     }
     {
         size_t total = (size_t)pw * (size_t)ph, step = total / MAX_SAMPLES + 1;

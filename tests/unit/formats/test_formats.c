@@ -438,6 +438,24 @@ static void test_png(void **state)
     px = read_png(out, &w, &h);
     assert_int_equal(px[(2 * w + 2) * 3], 255);
     free(px);
+    /* full resolution (no averaging): bright block white, the NaN pixel (FITS x 299, y 0 = PNG
+     * bottom right) in the blank colour, the texture in greys */
+    p.max_side = 300;
+    p.stretch = OTF_FORMATS_STRETCH_ZSCALE;
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_png(of.f, img, NULL, &p, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    px = read_png(out, &w, &h);
+    assert_int_equal(w, 300);
+    assert_int_equal(h, 200);
+    assert_int_equal(px[(5 * w + 5) * 3], 255);
+    {
+        unsigned char *nan = px + ((size_t)(h - 1) * w + (w - 1)) * 3;
+        unsigned char *tex = px + ((size_t)100 * w + 150) * 3;
+        assert_true(nan[0] == 24 && nan[1] == 24 && nan[2] == 64);
+        assert_true(tex[0] == tex[1] && tex[1] == tex[2]);
+    }
+    free(px);
     p.max_side = 8;
     assert_int_equal(otf_formats_write_png(stdout, img, NULL, &p, NULL), OTF_E_LIMIT);
     otf_fits_close_image(img);
