@@ -1001,6 +1001,9 @@ static enum otf_status sq_renew_lease(struct otf_store *st, const char *worker_i
     return tx_end(s, rc, eb);
 }
 
+static enum otf_status exec_sql(struct sq *s, const char *sql, const char *what,
+                                struct otf_errbuf *eb);
+
 static enum otf_status sq_set_progress(struct otf_store *st, const char *id, int64_t patches_done,
                                        int64_t patches_total, const char *stage,
                                        struct otf_errbuf *eb)
@@ -1011,26 +1014,39 @@ static enum otf_status sq_set_progress(struct otf_store *st, const char *id, int
     int64_t seq = 0;
     enum otf_status rc;
 
+    /* Progress is advisory and rewritten every few hundred ms: its commit is not fsynced
+     * (synchronous=NORMAL in WAL mode survives a process crash; a power failure may lose the
+     * last update, which the next one or the job's end replaces). Every other write stays
+     * FULL. */
+    if (exec_sql(s, "PRAGMA synchronous = NORMAL", "relax sync", eb) != OTF_OK)
+        return OTF_E_IO;
     rc = tx_begin(s, S_BEGIN_WRITE, eb);
-    if (rc != OTF_OK)
-        return rc;
-    rc = get_state(s, id, &phase, NULL, eb);
-    if (rc == OTF_OK && phase != OTF_PHASE_EXECUTING)
-        rc =
-            OTF_FAIL(eb, OTF_E_STATE, "job %s is %s, not EXECUTING", id, otf_uws_phase_name(phase));
-    if (rc == OTF_OK)
-        rc = bump_seq(s, &seq, eb);
-    if (rc == OTF_OK)
-        rc = prep(s, S_PROGRESS, &q, eb);
     if (rc == OTF_OK) {
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 2, patches_done);
-        sqlite3_bind_int64(q, 3, patches_total);
-        bind_text(q, 4, stage);
-        sqlite3_bind_int64(q, 5, seq);
-        rc = exec_stmt(s, q, "set progress", eb);
+        rc = get_state(s, id, &phase, NULL, eb);
+        if (rc == OTF_OK && phase != OTF_PHASE_EXECUTING)
+            rc = OTF_FAIL(eb, OTF_E_STATE, "job %s is %s, not EXECUTING", id,
+                          otf_uws_phase_name(phase));
+        if (rc == OTF_OK)
+            rc = bump_seq(s, &seq, eb);
+        if (rc == OTF_OK)
+            rc = prep(s, S_PROGRESS, &q, eb);
+        if (rc == OTF_OK) {
+            sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, patches_done);
+            sqlite3_bind_int64(q, 3, patches_total);
+            bind_text(q, 4, stage);
+            sqlite3_bind_int64(q, 5, seq);
+            rc = exec_stmt(s, q, "set progress", eb);
+        }
+        rc = tx_end(s, rc, eb);
     }
-    return tx_end(s, rc, eb);
+    {
+        struct otf_errbuf eb2 = {0};
+        if (exec_sql(s, "PRAGMA synchronous = FULL", "restore sync", &eb2) != OTF_OK &&
+            rc == OTF_OK)
+            rc = OTF_FAIL(eb, OTF_E_IO, "%s", eb2.msg);
+    }
+    return rc;
 }
 
 static enum otf_status sq_finish_job(struct otf_store *st, const char *worker_id,
