@@ -101,10 +101,11 @@ server() { # label, args... (a later --image overrides the 1024^2 one)
         --threads "$THREADS" --label "$label" "$@" >>"$OUT"
     tail -n 1 "$OUT" >&2
 }
-engine() { # label, precision, patches: the same patches in micro-batches of 16
+engine() { # label, precision, patches: the same patches in micro-batches of 16, output decoded
+    # into boxes as the worker asks the engine for (YOLO activation and decoding included)
     local label=$1 prec=$2 reps=$(($3 / 16))
     "$BENCH" --model "$WORK/models/sdc1/net.dat" --size 256 --batch 16 --precision "$prec" \
-        --reps "$reps" --threads "$THREADS" | sed "s/^{/{\"label\": \"$label\", /" >>"$OUT"
+        --reps "$reps" --threads "$THREADS" --stage decoded | sed "s/^{/{\"label\": \"$label\", /" >>"$OUT"
     tail -n 1 "$OUT" >&2
 }
 
