@@ -24,8 +24,19 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void init_once(void)
 {
+    fitsfile *f = NULL;
+    int st = 0;
     /* A cfitsio built without USE_PTHREADS shares its buffers between all files. */
     g_need_lock = !fits_is_reentrant();
+    /* A reentrant cfitsio creates its own mutex on the first open, unguarded: two threads
+     * opening their first files at once (two HTTP uploads probed together) race on it (seen by
+     * ThreadSanitizer). One open here, under pthread_once, creates it before any other. */
+    fits_open_diskfile(&f, "/nonexistent/otf-cfitsio-init.fits", READONLY, &st);
+    if (f) {
+        st = 0;
+        fits_close_file(f, &st);
+    }
+    fits_clear_errmsg();
 }
 
 void otf_fits_lock_cfitsio(void)

@@ -1289,6 +1289,44 @@ static void *convert_thread(void *p)
     return NULL;
 }
 
+/* The process's first opens, from four threads at once (two uploads probed together): cfitsio
+ * creates its own mutex on its first open, so the module does one open first under
+ * pthread_once. Listed first so that no earlier test has opened a file; run under
+ * ThreadSanitizer in CI (label tsan). */
+struct open_arg {
+    char path[PATH_MAX];
+    int ok;
+};
+
+static void *open_thread(void *arg)
+{
+    struct open_arg *a = arg;
+    struct otf_fits_info info;
+    struct otf_errbuf eb = {0};
+    a->ok = otf_fits_probe(a->path, NULL, &info, &eb) == OTF_OK && info.width == 174 &&
+            info.height == 160;
+    if (!a->ok)
+        print_message("probe of %s: %s\n", a->path, eb.msg);
+    return NULL;
+}
+
+static void test_first_opens_concurrent(void **state)
+{
+    pthread_t th[4];
+    struct open_arg args[4];
+    (void)state;
+    for (int t = 0; t < 4; t++) { /* data_path's buffers are not for threads */
+        snprintf(args[t].path, sizeof args[t].path, "%s", data_path(REAL_B1));
+        args[t].ok = 0;
+    }
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, open_thread, &args[t]), 0);
+    for (int t = 0; t < 4; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_true(args[t].ok);
+    }
+}
+
 static void test_wcs_dup_threads(void **state)
 {
     struct otf_errbuf eb = {0};
@@ -1414,6 +1452,7 @@ static void test_probe_roi(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_opens_concurrent),
         cmocka_unit_test(test_real_1904),
         cmocka_unit_test(test_real_b1_blank_and_wrap),
         cmocka_unit_test(test_real_lofar),
