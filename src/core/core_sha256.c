@@ -123,7 +123,8 @@ static compress_fn pick_compress(void)
     return compress_portable;
 }
 
-static void compress_blocks(struct otf_sha256 *s, const uint8_t *blk, size_t n_blocks)
+/* The choice is made once; every hash and otf_sha256_impl() read it from here. */
+static compress_fn chosen_compress(void)
 {
     static _Atomic(compress_fn) fn;
     compress_fn f = fn;
@@ -131,17 +132,17 @@ static void compress_blocks(struct otf_sha256 *s, const uint8_t *blk, size_t n_b
         f = pick_compress();
         fn = f;
     }
-    f(s->h, blk, n_blocks);
+    return f;
+}
+
+static void compress_blocks(struct otf_sha256 *s, const uint8_t *blk, size_t n_blocks)
+{
+    chosen_compress()(s->h, blk, n_blocks);
 }
 
 const char *otf_sha256_impl(void)
 {
-#ifdef OTF_SHA_NI
-    const char *env = getenv("OTF_SHA256_PORTABLE");
-    if (!(env && env[0] == '1') && cpu_has_sha_ni())
-        return "sha-ni";
-#endif
-    return "portable";
+    return chosen_compress() == compress_portable ? "portable" : "sha-ni";
 }
 
 void otf_sha256_init(struct otf_sha256 *s)
