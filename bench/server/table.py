@@ -63,6 +63,9 @@ def main(path):
         st = r["stage_s"]
         print(f"| {r['label']}: worker stage seconds (first run) | " +
               ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + f", busy {r['busy_s']:.1f} |")
+    def ratio(what, a, b, extra=""):  # one "a / b = ratio" row of the derived table
+        print(f"| {what} (patches/s) | {a:.2f} / {b:.2f} = {a / b:.2f}{extra} |")
+
     for p in sorted({r["precision"].lower() for r in srv}):
         head16 = [x["patches_per_s"] for x in srv if x["label"] == f"server-16-{p}"]
         if not head16:
@@ -70,24 +73,20 @@ def main(path):
         h = statistics.median(head16)
         one = by.get(f"server-16-{p}-maxjobs1")
         if one:
-            print(f"| batching gain, 16 jobs, max_jobs 8 vs 1 (patches/s) | "
-                  f"{h:.2f} / {one['patches_per_s']:.2f} = {h / one['patches_per_s']:.2f} |")
+            ratio("batching gain, 16 jobs, max_jobs 8 vs 1", h, one["patches_per_s"])
         sm8, sm1 = by.get(f"small-64-{p}"), by.get(f"small-64-{p}-maxjobs1")
         if sm8 and sm1:
-            print(f"| batching gain, 64 jobs of 256² ({sm8['patches_per_job']:.0f} patches each), max_jobs 8 vs 1 "
-                  f"(patches/s) | {sm8['patches_per_s']:.2f} / {sm1['patches_per_s']:.2f} = "
-                  f"{sm8['patches_per_s'] / sm1['patches_per_s']:.2f} |")
+            ratio(f"batching gain, 64 jobs of 256² ({sm8['patches_per_job']:.0f} patches each), "
+                  "max_jobs 8 vs 1", sm8["patches_per_s"], sm1["patches_per_s"])
         cold = by.get(f"server-16-{p}-cold")
         if cold:
-            print(f"| 16 jobs with the model resident vs loaded by the first batch (patches/s) | "
-                  f"{h:.2f} / {cold['patches_per_s']:.2f} = {h / cold['patches_per_s']:.2f} |")
+            ratio("16 jobs with the model resident vs loaded by the first batch", h,
+                  cold["patches_per_s"])
         s2, s1 = by.get(f"switch-resident2-{p}"), by.get(f"switch-resident1-{p}")
         if s2 and s1:
-            print(f"| model switch, 2 models alternating: resident 2 vs 1 (patches/s) | "
-                  f"{s2['patches_per_s']:.2f} / {s1['patches_per_s']:.2f} = "
-                  f"{s2['patches_per_s'] / s1['patches_per_s']:.2f} "
-                  f"({int(s2['model_loads'])} vs {int(s1['model_loads'])} loads) |")
-
+            ratio("model switch, 2 models alternating: resident 2 vs 1", s2["patches_per_s"],
+                  s1["patches_per_s"],
+                  f" ({int(s2['model_loads'])} vs {int(s1['model_loads'])} loads)")
 
 if __name__ == "__main__":
     main(sys.argv[1])
