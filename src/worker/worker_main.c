@@ -118,7 +118,7 @@ static void *reader_main(void *arg)
     for (;;) {
         struct mbuf *mb = &b->bufs[next];
         int64_t total;
-        int k = 0, t0;
+        int k = 0;
 
         pthread_mutex_lock(&b->lock);
         while (!b->stop && mb->full)
@@ -139,8 +139,6 @@ static void *reader_main(void *arg)
             otf_sched_fill_microbatch(streams, b->n_jobs, b->p->sched.max_patches, deficit, take);
         if (total == 0)
             break;
-        t0 = 0;
-        (void)t0;
         {
             int64_t start = otf_time_mono_us();
             for (size_t i = 0; i < b->n_jobs; i++) {
