@@ -100,6 +100,16 @@ def metrics(c):
     return out
 
 
+def proc_cpu_s(pid):
+    """utime + stime of a process (its ended threads included), seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def percentile(v, q):
     v = sorted(v)
     if not v:
@@ -167,6 +177,9 @@ def main():
 
         if a.warmup:
             wait_final(submit(0))
+        m0 = metrics(c)
+        otfd_cpu0 = proc_cpu_s(srv.proc.pid)
+        client_cpu0 = sum(os.times()[:2])
         t0 = time.time()
         if a.sequential:
             for i in range(a.jobs):
@@ -185,6 +198,8 @@ def main():
             for t in th:
                 t.join()
         t_end = time.time()
+        otfd_cpu = proc_cpu_s(srv.proc.pid) - otfd_cpu0
+        client_cpu = sum(os.times()[:2]) - client_cpu0
         docs = [c.get(f"/jobs/{j}", accept="application/json").json() for j in ids]
         m = metrics(c)
         sampler.stop.set()
@@ -223,7 +238,19 @@ def main():
         "model_loads": m.get("otf_model_loads_total"),
         "model_evictions": m.get("otf_model_evictions_total"),
         "stage_s": {k[len("otf_stage_"):-len("_seconds_total")]: round(v, 3)
-                    for k, v in m.items() if k.startswith("otf_stage_")},
+                    for k, v in m.items()
+                    if k.startswith("otf_stage_") and not k.endswith("_cpu_seconds_total")},
+        # CPU seconds of the timed jobs alone (the warm-up's are subtracted): the stages beside
+        # the forward pass (thread CPU clocks), the worker process (every thread), otfd (HTTP
+        # threads: uploads, WAIT answers, store) and this client.
+        "stage_cpu_s": {k[len("otf_stage_"):-len("_cpu_seconds_total")]:
+                        round(v - m0.get(k, 0.0), 3)
+                        for k, v in m.items() if k.endswith("_cpu_seconds_total")
+                        and k.startswith("otf_stage_")},
+        "worker_cpu_s": round(m.get("otf_worker_cpu_seconds_total", 0)
+                              - m0.get("otf_worker_cpu_seconds_total", 0), 3),
+        "otfd_cpu_s": round(otfd_cpu, 3),
+        "client_cpu_s": round(client_cpu, 3),
         "busy_s": round(m.get("otf_worker_busy_seconds_total", 0), 3),
         "rss_sum_hwm_mib": round(sum(sampler.hwm.values()) / 1024, 1),
         "rss_peak_sampled_mib": round(sampler.peak_sum_rss / 1024, 1),

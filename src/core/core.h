@@ -115,6 +115,10 @@ char *otf_buf_steal(struct otf_buf *b, size_t *len);
 int64_t otf_time_now_us(void);
 /* Monotonic clock, microseconds (for durations and deadlines). */
 int64_t otf_time_mono_us(void);
+/* CPU time of the calling thread, microseconds (what a stage costs, whatever else runs). */
+int64_t otf_time_thread_cpu_us(void);
+/* CPU time of the whole process (every thread, user + system), microseconds. */
+int64_t otf_time_process_cpu_us(void);
 /* Formats `t_us` as ISO 8601 UTC with milliseconds and Z: 2025-03-01T12:00:00.123Z.
  * `out` must hold OTF_TIME_ISO_LEN bytes. */
 #define OTF_TIME_ISO_LEN 32
@@ -174,6 +178,11 @@ enum otf_status otf_str_to_double(const char *s, double *out);
  * within rounding error of a tie (and everything outside 0 <= decimals <= 9, |v| < 1e15 / 10^
  * decimals, NaN, inf) go to snprintf. Returns the length snprintf would return. */
 int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals);
+/* Writes v as snprintf(buf, cap, "%.*g", digits, v) does, byte for byte, for the catalogue's
+ * parameter columns: the significant digits are rounded in integers like otf_fmt_fixed, with the
+ * same fallback to snprintf (near-ties, digits outside 1..9, |v| outside 1e-20..1e20, NaN,
+ * inf). Returns the length snprintf would return. */
+int otf_fmt_general(char *buf, size_t cap, double v, int digits);
 enum otf_status otf_str_to_i64(const char *s, int64_t *out);
 /* 1 when `s` is non-empty and only [A-Za-z0-9_.-] (safe as one path component, not "." or ".."). */
 int otf_str_is_safe_name(const char *s);

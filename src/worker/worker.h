@@ -47,7 +47,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
 
 /* ---- shared counters (one small file per worker, mapped by the worker and by otfd) ---- */
 
-#define OTF_WORKER_STATS_MAGIC 0x4f54465753544131ULL /* "OTFWSTA1" */
+#define OTF_WORKER_STATS_MAGIC 0x4f54465753544132ULL /* "OTFWSTA2" */
 
 struct otf_worker_stats {
     uint64_t magic;
@@ -70,7 +70,15 @@ struct otf_worker_stats {
     _Atomic int64_t write_us;   /* result files */
     _Atomic int64_t load_us;    /* model loads */
     _Atomic int64_t busy_us;    /* time inside batches */
-    char resident[256];         /* resident models, comma-separated (informative) */
+    /* CPU time (thread CPU clock) of the stages that run beside the forward pass, and of the
+     * whole worker process (every thread; refreshed after each batch and while idle). */
+    _Atomic int64_t setup_cpu_us;
+    _Atomic int64_t read_cpu_us;
+    _Atomic int64_t collect_cpu_us;
+    _Atomic int64_t finish_cpu_us;
+    _Atomic int64_t write_cpu_us;
+    _Atomic int64_t process_cpu_us;
+    char resident[256]; /* resident models, comma-separated (informative) */
 };
 
 /* Maps (creating when `create`) the counters file at `path`. *out is unmapped with

@@ -140,7 +140,7 @@ static void *reader_main(void *arg)
         if (total == 0)
             break;
         {
-            int64_t start = otf_time_mono_us();
+            int64_t start = otf_time_mono_us(), cpu0 = otf_time_thread_cpu_us();
             for (size_t i = 0; i < b->n_jobs; i++) {
                 struct wjob *w = &b->jobs[i];
                 for (int64_t t = 0; t < take[i] && atomic_load(&w->state) == WJOB_ACTIVE; t++) {
@@ -163,6 +163,7 @@ static void *reader_main(void *arg)
                 }
             }
             atomic_fetch_add(&b->stats->read_us, otf_time_mono_us() - start);
+            atomic_fetch_add(&b->stats->read_cpu_us, otf_time_thread_cpu_us() - cpu0);
         }
         pthread_mutex_lock(&b->lock);
         mb->n = k;
@@ -291,15 +292,18 @@ static void end_completed(struct otf_store *st, struct batch *b, struct wjob *w)
 {
     struct otf_errbuf eb = {0};
     struct otf_detect_catalog *cat = NULL;
-    int64_t t0 = otf_time_mono_us(), t1;
+    int64_t t0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us(), t1, c1;
     enum otf_status rc;
 
     rc = otf_detect_collector_finish(w->col, w->wcs, &cat, &eb);
     t1 = otf_time_mono_us();
+    c1 = otf_time_thread_cpu_us();
     atomic_fetch_add(&b->stats->finish_us, t1 - t0);
+    atomic_fetch_add(&b->stats->finish_cpu_us, c1 - c0);
     if (rc == OTF_OK) {
         rc = worker_write_results(b->p, b->m, w, cat, w->job, b->id, &eb);
         atomic_fetch_add(&b->stats->write_us, otf_time_mono_us() - t1);
+        atomic_fetch_add(&b->stats->write_cpu_us, otf_time_thread_cpu_us() - c1);
     }
     if (rc != OTF_OK) {
         char msg[OTF_ERRBUF_SIZE];
@@ -447,7 +451,7 @@ static void *collector_main(void *arg)
     for (;;) {
         struct mbuf *mb = &b->bufs[next];
         struct otf_errbuf eb = {0};
-        int64_t t0;
+        int64_t t0, c0;
 
         pthread_mutex_lock(&b->lock);
         while (!mb->forwarded && !b->forward_done)
@@ -458,6 +462,7 @@ static void *collector_main(void *arg)
         }
         pthread_mutex_unlock(&b->lock);
         t0 = otf_time_mono_us();
+        c0 = otf_time_thread_cpu_us();
         for (int k = 0; k < mb->n; k++) {
             struct wjob *w = &b->jobs[mb->job_of[k]];
             if (atomic_load(&w->state) != WJOB_ACTIVE)
@@ -470,6 +475,7 @@ static void *collector_main(void *arg)
                 w->collected++;
         }
         atomic_fetch_add(&b->stats->collect_us, otf_time_mono_us() - t0);
+        atomic_fetch_add(&b->stats->collect_cpu_us, otf_time_thread_cpu_us() - c0);
         pthread_mutex_lock(&b->lock);
         mb->forwarded = 0;
         mb->full = 0;
@@ -758,7 +764,7 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
     wmodels_describe(ms, stats->resident, sizeof stats->resident);
     b->m = m;
     for (size_t i = 0; i < n; i++) {
-        int64_t s0 = otf_time_mono_us();
+        int64_t s0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us();
         struct otf_errbuf jeb = {0};
         otf_store_set_progress(st, b->jobs[i].job->id, 0, 0, "reading", NULL);
         if (job_setup(p, m, &b->jobs[i], &jeb) != OTF_OK)
@@ -766,11 +772,13 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
         else
             otf_store_set_progress(st, b->jobs[i].job->id, 0, b->jobs[i].total, "inference", NULL);
         atomic_fetch_add(&stats->setup_us, otf_time_mono_us() - s0);
+        atomic_fetch_add(&stats->setup_cpu_us, otf_time_thread_cpu_us() - c0);
     }
     end_finished(st, b); /* jobs whose setup failed end now */
     run_batch(st, b, stop);
 out:
     atomic_fetch_add(&stats->busy_us, otf_time_mono_us() - b->t0_us);
+    atomic_store(&stats->process_cpu_us, otf_time_process_cpu_us());
     atomic_store(&stats->updated_us, otf_time_now_us());
     batch_release(*pending);
     *pending = b->m ? b : NULL;
@@ -866,6 +874,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
             }
             /* Sleeps until any job changes (a new QUEUED job wakes us at once). */
             otf_store_wait_change(st, seq, wait_ms, &seq, NULL);
+            atomic_store(&stats->process_cpu_us, otf_time_process_cpu_us());
             atomic_store(&stats->updated_us, otf_time_now_us());
         }
     }
