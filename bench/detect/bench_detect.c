@@ -3,12 +3,15 @@
  *   bench_detect field OUT.fits N [SEED]     writes an N x N float32 SDC1-like test field
  *                                            (noise + Gaussian sources), row by row
  *   bench_detect run --model DIR --image F.fits [--backend B] [--batch N] [--threads N]
- *                [--precision P] [--patch P --overlap O] [--obj-threshold T]
+ *                [--precision P] [--patch P --overlap O] [--obj-threshold T] [--outputs N]
  *
  * `run` prints one JSON line: every stage's wall time (bounds, read, patch, forward, collect,
  * finish), the share of everything but the forward pass, patches, rows, and the process's peak
  * RSS above the RSS measured once the model and the engine are loaded (the model's own
- * memory). --patch/--overlap override the manifest (same network, other patch size). */
+ * memory). --patch/--overlap override the manifest (same network, other patch size).
+ * --outputs N then writes the job's result files from that catalogue N times each (VOTable,
+ * DS9 regions, PROV-JSON, PROV-N, PNG preview: what a worker writes per job) into memory and
+ * adds each writer's median CPU time (thread clock) and output size. */
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "detect/detect.h"
+#include "formats/formats.h"
 
 static double rss_now_mib(void)
 {
@@ -120,11 +124,80 @@ static int make_field(const char *path, long n, uint64_t seed)
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : (x > y);
+}
+
+enum { OUT_VOTABLE, OUT_DS9, OUT_PROV_JSON, OUT_PROV_N, OUT_PNG, N_OUT };
+static const char *const out_names[N_OUT] = {"votable", "ds9", "prov_json", "prov_n", "png"};
+
+/* Each result writer `reps` times into a memory stream: median thread CPU time and size. */
+static int time_outputs(struct otf_fits_image *img, const struct otf_detect_catalog *cat,
+                        const struct otf_detect_timings *t, int reps, double *cpu_ms, size_t *bytes,
+                        struct otf_errbuf *eb)
+{
+    struct otf_formats_run_info info;
+    struct otf_formats_png_params pp;
+    int64_t *v = calloc((size_t)reps, sizeof *v);
+
+    memset(&info, 0, sizeof info);
+    info.job_id = "bench";
+    info.software = "bench_detect";
+    info.input_name = "image.fits";
+    info.precision = "fp32";
+    info.timings = t;
+    otf_formats_png_params_init(&pp);
+    for (int o = 0; o < N_OUT && v; o++) {
+        for (int r = 0; r < reps; r++) {
+            char *mem = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&mem, &len);
+            enum otf_status rc;
+            int64_t c0 = otf_time_thread_cpu_us();
+            if (!f)
+                return OTF_FAIL(eb, OTF_E_NOMEM, "open_memstream failed"), -1;
+            switch (o) {
+            case OUT_VOTABLE:
+                rc = otf_formats_write_votable(f, cat, &info, OTF_FORMATS_TABLEDATA, eb);
+                break;
+            case OUT_DS9:
+                rc = otf_formats_write_ds9(f, cat, &info, eb);
+                break;
+            case OUT_PROV_JSON:
+                rc = otf_formats_write_prov_json(f, cat, &info, eb);
+                break;
+            case OUT_PROV_N:
+                rc = otf_formats_write_prov_n(f, cat, &info, eb);
+                break;
+            default:
+                rc = otf_formats_write_png(f, img, cat, &pp, eb);
+                break;
+            }
+            fflush(f);
+            v[r] = otf_time_thread_cpu_us() - c0;
+            fclose(f);
+            bytes[o] = len;
+            free(mem);
+            if (rc != OTF_OK) {
+                free(v);
+                return -1;
+            }
+        }
+        qsort(v, (size_t)reps, sizeof *v, cmp_i64);
+        cpu_ms[o] = (double)v[reps / 2] / 1000.0;
+    }
+    free(v);
+    return v ? 0 : -1;
+}
+
 static int run(int argc, char **argv)
 {
     const char *model = NULL, *image = NULL, *backend = "auto", *precision = "fp32";
     int batch = 8, threads = 0, patch = 0, overlap = -1;
     double obj = -1;
+    int outputs = 0;
     struct otf_errbuf eb = {0};
     struct otf_model_manifest *m = NULL;
     struct otf_model_net *net = NULL;
@@ -157,6 +230,8 @@ static int run(int argc, char **argv)
             overlap = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--obj-threshold") == 0)
             obj = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--outputs") == 0)
+            outputs = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_detect: unknown option %s\n", argv[i]);
             return 2;
@@ -210,7 +285,7 @@ static int run(int argc, char **argv)
            "\"candidates\": %zu, \"bounds_s\": %.4f, \"read_s\": %.4f, \"patch_s\": %.4f, "
            "\"forward_s\": %.3f, \"collect_s\": %.4f, \"finish_s\": %.4f, \"total_s\": %.3f, "
            "\"non_forward_pct\": %.2f, \"engine_mib\": %.1f, \"rss_model_mib\": %.1f, "
-           "\"rss_peak_mib\": %.1f, \"rss_above_model_mib\": %.1f}\n",
+           "\"rss_peak_mib\": %.1f, \"rss_above_model_mib\": %.1f",
            (long long)w, (long long)h, cfg.patch_w, cfg.overlap_pix, otf_engine_backend_name(eng),
            precision, batch, (long long)t.n_patches, cat->n, cat->n_candidates, t.bounds_us / 1e6,
            t.read_us / 1e6, t.patch_us / 1e6, t.forward_us / 1e6, t.collect_us / 1e6,
@@ -218,6 +293,22 @@ static int run(int argc, char **argv)
            t.forward_us > 0 ? 100.0 * (double)other / (double)t.forward_us : 0.0,
            (double)otf_engine_memory_bytes(eng) / 1048576.0, rss_model, rss_peak_mib(),
            rss_peak_mib() - rss_model);
+    if (outputs > 0) {
+        double cpu_ms[N_OUT] = {0}, sum = 0;
+        size_t bytes[N_OUT] = {0};
+        if (time_outputs(img, cat, &t, outputs, cpu_ms, bytes, &eb) != 0) {
+            fprintf(stderr, "bench_detect: writing the outputs: %s\n", eb.msg);
+            return 1;
+        }
+        printf(", \"outputs_reps\": %d", outputs);
+        for (int o = 0; o < N_OUT; o++) {
+            printf(", \"%s_cpu_ms\": %.2f, \"%s_bytes\": %zu", out_names[o], cpu_ms[o],
+                   out_names[o], bytes[o]);
+            sum += cpu_ms[o];
+        }
+        printf(", \"outputs_cpu_ms\": %.2f", sum);
+    }
+    printf("}\n");
     otf_detect_catalog_free(cat);
     otf_engine_free(eng);
     otf_fits_free_wcs(wcs);
