@@ -141,3 +141,98 @@ int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals)
     }
     return len;
 }
+
+/* Copies the `len` characters at p into buf as snprintf would (truncated, NUL-terminated). */
+static int fmt_out(char *buf, size_t cap, const char *p, int len)
+{
+    if (cap > 0) {
+        size_t k = (size_t)len < cap ? (size_t)len : cap - 1;
+        memcpy(buf, p, k);
+        buf[k] = '\0';
+    }
+    return len;
+}
+
+int otf_fmt_general(char *buf, size_t cap, double v, int digits)
+{
+    static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    char d[16], tmp[48], *q = tmp;
+    double a = fabs(v), r, fl, fr;
+    uint64_t n;
+    int e, k;
+
+    if (digits < 1 || digits > 9 || !(a >= 1e-20 && a <= 1e20)) {
+        if (v == 0 && digits >= 1 && digits <= 9) /* "0" or "-0", as printf */
+            return fmt_out(buf, cap, signbit(v) ? "-0" : "0", signbit(v) ? 2 : 1);
+        return snprintf(buf, cap, "%.*g", digits, v);
+    }
+    /* decimal exponent e and the digits as an integer n in [10^(digits-1), 10^digits):
+     * r = a * 10^(digits-1-e), one correctly rounded operation by an exact power of ten */
+    {
+        /* floor(log10 a) from the binary exponent: at most one off, which the loop mends */
+        uint64_t bits;
+        memcpy(&bits, &a, sizeof bits);
+        e = (int)floor((double)((int)(bits >> 52) - 1023) * 0.30102999566398120);
+    }
+    for (int tries = 0;; tries++) {
+        k = digits - 1 - e;
+        if (k < -22 || k > 22 || tries > 2)
+            return snprintf(buf, cap, "%.*g", digits, v);
+        r = k >= 0 ? a * p10[k] : a / p10[-k];
+        if (r < p10[digits - 1])
+            e--;
+        else if (r >= p10[digits])
+            e++;
+        else
+            break;
+    }
+    fl = floor(r);
+    fr = r - fl;
+    if (fabs(fr - 0.5) <= 2 * r * 0x1p-52) /* r * 2^-52 >= one ulp of r */
+        return snprintf(buf, cap, "%.*g", digits, v);
+    n = (uint64_t)fl + (fr > 0.5);
+    if (n == (uint64_t)p10[digits]) { /* 9.99999 rounded up to 10.0000 */
+        n /= 10;
+        e++;
+    }
+    for (int i = digits - 1; i >= 0; i--, n /= 10)
+        d[i] = (char)('0' + n % 10);
+    k = digits; /* significant digits left once trailing zeros go ("%g" drops them) */
+    while (k > 1 && d[k - 1] == '0')
+        k--;
+    if (signbit(v))
+        *q++ = '-';
+    if (e < -4 || e >= digits) { /* d.ddde+XX */
+        *q++ = d[0];
+        if (k > 1) {
+            *q++ = '.';
+            memcpy(q, d + 1, (size_t)k - 1);
+            q += k - 1;
+        }
+        *q++ = 'e';
+        *q++ = e < 0 ? '-' : '+';
+        e = e < 0 ? -e : e;
+        if (e >= 100)
+            *q++ = (char)('0' + e / 100);
+        *q++ = (char)('0' + e / 10 % 10);
+        *q++ = (char)('0' + e % 10);
+    } else if (e >= 0) { /* ddd.ddd: e + 1 integer digits */
+        memcpy(q, d, (size_t)e + 1);
+        q += e + 1;
+        if (k > e + 1) {
+            *q++ = '.';
+            memcpy(q, d + e + 1, (size_t)(k - e - 1));
+            q += k - e - 1;
+        }
+    } else { /* 0.000ddd */
+        *q++ = '0';
+        *q++ = '.';
+        for (int i = 0; i < -e - 1; i++)
+            *q++ = '0';
+        memcpy(q, d, (size_t)k);
+        q += k;
+    }
+    return fmt_out(buf, cap, tmp, (int)(q - tmp));
+}

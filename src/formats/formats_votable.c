@@ -176,46 +176,60 @@ static double cell(const struct otf_detect_catalog *cat, size_t r, const struct 
     return NAN;
 }
 
-static void format_cell(const struct field *fd, double v, char *buf, size_t cap)
+/* An integer in decimal ("%lld"): `buf` holds at least 21 bytes. Returns the length. */
+static int format_int(char *buf, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int len;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    len = (int)(tmp + sizeof tmp - p);
+    memcpy(buf, p, (size_t)len);
+    buf[len] = '\0';
+    return len;
+}
+
+/* One TABLEDATA cell's text into buf (cap >= 32); returns its length. Every number goes through
+ * otf_fmt_fixed / otf_fmt_general, byte for byte what "%.Nf" / "%.6g" print. */
+static int format_cell(const struct field *fd, double v, char *buf, size_t cap)
 {
     buf[0] = '\0';
     switch (fd->kind) {
     case F_ID:
-        snprintf(buf, cap, "%lld", (long long)v);
-        return;
+        return format_int(buf, (long long)v);
     case F_DET:
     case F_CLASS:
-        snprintf(buf, cap, "%d", (int)v);
-        return;
+        return format_int(buf, (int)v);
     case F_PARTIAL:
-        snprintf(buf, cap, "%s", v != 0 ? "T" : "F");
-        return;
+        buf[0] = v != 0 ? 'T' : 'F';
+        buf[1] = '\0';
+        return 1;
     default:
         break;
     }
     if (!isfinite(v))
-        return; /* empty cell = null (VOTable TABLEDATA) */
+        return 0; /* empty cell = null (VOTable TABLEDATA) */
     switch (fd->kind) {
     case F_LON:
     case F_LAT:
-        otf_fmt_fixed(buf, cap, v, 8);
-        break;
+        return otf_fmt_fixed(buf, cap, v, 8);
     case F_X:
     case F_Y:
         /* 1e-5 pixel: 0.0024 arcsec even on 4-arcmin survey pixels */
-        otf_fmt_fixed(buf, cap, v, 5);
-        break;
+        return otf_fmt_fixed(buf, cap, v, 5);
     case F_W:
     case F_H:
-        otf_fmt_fixed(buf, cap, v, 3);
-        break;
+        return otf_fmt_fixed(buf, cap, v, 3);
     case F_OBJ:
     case F_PROB:
-        otf_fmt_fixed(buf, cap, v, 6);
-        break;
+        return otf_fmt_fixed(buf, cap, v, 6);
     default:
-        snprintf(buf, cap, "%.6g", v);
-        break;
+        return otf_fmt_general(buf, cap, v, 6);
     }
 }
 
@@ -538,20 +552,24 @@ enum otf_status otf_formats_write_votable(FILE *f, const struct otf_detect_catal
          * written raw in one call, which costs a fraction of an element call per cell. */
         for (size_t r = 0; r < cat->n; r++) {
             char row[4096];
-            size_t len = 0;
-            len += (size_t)snprintf(row + len, sizeof row - len, "\n<TR>");
-            for (size_t i = 0; i < nf && len < sizeof row; i++) {
+            size_t len = 5;
+            memcpy(row, "\n<TR>", 5);
+            for (size_t i = 0; i < nf; i++) {
                 char c[64];
-                format_cell(&fl[i], cell(cat, r, &fl[i]), c, sizeof(c));
-                len += (size_t)snprintf(row + len, sizeof row - len, "<TD>%s</TD>", c);
+                int n = format_cell(&fl[i], cell(cat, r, &fl[i]), c, sizeof(c));
+                if (n < 0 || (size_t)n >= sizeof c || len + (size_t)n + 9 + 5 > sizeof row) {
+                    /* ~60 columns of 64 characters would be needed */
+                    rc = OTF_FAIL(eb, OTF_E_LIMIT, "VOTable row %zu longer than %zu bytes", r,
+                                  sizeof row);
+                    goto out;
+                }
+                memcpy(row + len, "<TD>", 4);
+                memcpy(row + len + 4, c, (size_t)n);
+                memcpy(row + len + 4 + (size_t)n, "</TD>", 5);
+                len += (size_t)n + 9;
             }
-            if (len < sizeof row)
-                len += (size_t)snprintf(row + len, sizeof row - len, "</TR>");
-            if (len >= sizeof row) { /* ~60 columns of 64 characters would be needed */
-                rc = OTF_FAIL(eb, OTF_E_LIMIT, "VOTable row %zu longer than %zu bytes", r,
-                              sizeof row);
-                goto out;
-            }
+            memcpy(row + len, "</TR>", 5);
+            len += 5;
             W(xmlTextWriterWriteRawLen(w, BAD_CAST row, (int)len));
         }
         W(xmlTextWriterWriteRaw(w, BAD_CAST "\n"));

@@ -161,6 +161,60 @@ static void test_fmt_fixed(void **state)
     assert_string_equal(a, "123");
 }
 
+/* otf_fmt_general against snprintf "%.*g": magnitudes 1e-24 to 1e24 (both sides of the fixed /
+ * exponent switch and of the fast range), values that round up to the next power of ten,
+ * exact ties of the last digit and their neighbours, integers, zero, -0, NaN, inf. */
+static void test_fmt_general(void **state)
+{
+    static const double special[] = {0.0,     -0.0,        1.0,  -1.0,  0.0001,  0.00001,  999999.5,
+                                     9999995, 99999.95,    1e-5, 1e-20, 1e20,    123456.5, 0.5,
+                                     2.5,     6.18696e-07, 1e21, 1e-21, 89.99995};
+    uint64_t x = 88172645463325252ULL;
+    char a[64], b[64];
+    (void)state;
+    for (int d = 0; d <= 11; d++) {
+        for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+            double v = special[i];
+            for (int s = 0; s < 3; s++) {
+                int la = otf_fmt_general(a, sizeof a, v, d),
+                    lb = snprintf(b, sizeof b, "%.*g", d, v);
+                if (la != lb || strcmp(a, b) != 0)
+                    fail_msg("%.17g with %d digits: %s, snprintf %s", v, d, a, b);
+                v = s == 0 ? nextafter(v, INFINITY) : nextafter(nextafter(v, 0), 0);
+            }
+        }
+        otf_fmt_general(a, sizeof a, NAN, d);
+        snprintf(b, sizeof b, "%.*g", d, NAN);
+        assert_string_equal(a, b);
+        otf_fmt_general(a, sizeof a, -INFINITY, d);
+        snprintf(b, sizeof b, "%.*g", d, -INFINITY);
+        assert_string_equal(a, b);
+    }
+    for (int i = 0; i < 1000000; i++) {
+        double m, v, scale;
+        int d, e;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;    /* xorshift64 */
+        m = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+        d = 1 + (int)(x % 9);
+        e = (int)(x >> 4 & 63) - 30;
+        v = m * pow(10.0, (double)e) * ((x >> 9 & 1) ? -1 : 1);
+        if (x >> 10 & 1 && v != 0) { /* a tie of the last significant digit, or next to one */
+            int ex = (int)floor(log10(fabs(v)));
+            scale = pow(10.0, (double)(d - 1 - ex));
+            v = (floor(v * scale) + 0.5) / scale;
+            if (x >> 12 & 1)
+                v = nextafter(v, (x >> 13 & 1) ? INFINITY : -INFINITY);
+        }
+        otf_fmt_general(a, sizeof a, v, d);
+        snprintf(b, sizeof b, "%.*g", d, v);
+        if (strcmp(a, b) != 0)
+            fail_msg("%.17g with %d digits: %s, snprintf %s", v, d, a, b);
+    }
+    /* truncation like snprintf */
+    assert_int_equal(otf_fmt_general(a, 4, -1.23456e-7, 6), 12);
+    assert_string_equal(a, "-1.");
+}
+
 static void test_fs_atomic(void **state)
 {
     char dir[] = "/tmp/otf_core_XXXXXX";
@@ -259,8 +313,9 @@ int main(void)
         cmocka_unit_test(test_status_str), cmocka_unit_test(test_errbuf),
         cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_time_roundtrip),
         cmocka_unit_test(test_sha256),     cmocka_unit_test(test_sha256_lengths),
-        cmocka_unit_test(test_fmt_fixed),  cmocka_unit_test(test_fs_atomic),
-        cmocka_unit_test(test_strings),    cmocka_unit_test(test_config),
+        cmocka_unit_test(test_fmt_fixed),  cmocka_unit_test(test_fmt_general),
+        cmocka_unit_test(test_fs_atomic),  cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
