@@ -347,8 +347,17 @@ static void test_prov(void **state)
 
 /* ---- PNG ---- */
 
+static char *make_fits_kind(int64_t w, int64_t h, int noise);
+
 static char *make_fits(int64_t w, int64_t h)
 {
+    return make_fits_kind(w, h, 0);
+}
+
+/* noise = 0: a ten-level texture with a bright block at the top left; 1: white noise. */
+static char *make_fits_kind(int64_t w, int64_t h, int noise)
+{
+    uint64_t x64 = 88172645463325252ULL;
     char *path = otf_xasprintf("/tmp/otf_test_formats_%d.fits", (int)getpid());
     fitsfile *f = NULL;
     int st = 0;
@@ -360,8 +369,12 @@ static char *make_fits(int64_t w, int64_t h)
     fits_create_img(f, FLOAT_IMG, 2, naxes, &st);
     for (int64_t y = 0; y < h && st == 0; y++) {
         long fpix[2] = {1, (long)y + 1};
-        for (int64_t x = 0; x < w; x++) /* noise-like texture, a bright block at the top left */
-            row[x] = (x < 30 && y >= h - 30) ? 100.0f : (float)((x * 7 + y * 13) % 10);
+        for (int64_t x = 0; x < w; x++) { /* texture, a bright block at the top left */
+            x64 ^= x64 << 13, x64 ^= x64 >> 7, x64 ^= x64 << 17;
+            row[x] = noise                     ? (float)(x64 >> 40) / 16777216.0f
+                     : (x < 30 && y >= h - 30) ? 100.0f
+                                               : (float)((x * 7 + y * 13) % 10);
+        }
         if (y == 0)
             row[w - 1] = NAN;
         fits_write_pix(f, TFLOAT, fpix, (LONGLONG)w, row, &st);
@@ -448,6 +461,12 @@ static void test_png(void **state)
     px = read_png(out, &w, &h);
     assert_int_equal(w, 300);
     assert_int_equal(h, 200);
+    {
+        /* ten grey levels: Huffman-coded, well under a byte per pixel */
+        struct stat sb;
+        assert_int_equal(stat(out, &sb), 0);
+        assert_true(sb.st_size < 300 * 200 / 2);
+    }
     assert_int_equal(px[(5 * w + 5) * 3], 255);
     {
         unsigned char *nan = px + ((size_t)(h - 1) * w + (w - 1)) * 3;
@@ -458,6 +477,35 @@ static void test_png(void **state)
     free(px);
     p.max_side = 8;
     assert_int_equal(otf_formats_write_png(stdout, img, NULL, &p, NULL), OTF_E_LIMIT);
+    otf_fits_close_image(img);
+    unlink(path);
+    free(path);
+    /* white noise: nothing for Huffman coding to gain, stored (a byte per pixel and a little);
+     * every grey level still decodes, in the order of the values */
+    path = make_fits_kind(256, 256, 1);
+    assert_int_equal(otf_fits_open_image(path, NULL, &img, NULL), OTF_OK);
+    p.max_side = 256;
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_png(of.f, img, NULL, &p, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    {
+        struct stat sb;
+        float *v = otf_xmalloc(256 * 256 * sizeof(float));
+        int64_t lo = 0, hi = 0;
+        assert_int_equal(stat(out, &sb), 0);
+        assert_true(sb.st_size >= 256 * 256 && sb.st_size < 256 * 256 + 2048);
+        px = read_png(out, &w, &h);
+        assert_int_equal(otf_fits_read_tile(img, 0, 0, 256, 256, v, NULL), OTF_OK);
+        for (int i = 0; i < 256 * 256; i++) { /* PNG row 0 is FITS row 255 */
+            int fx = i % 256, fy = 255 - i / 256;
+            float f = v[fy * 256 + fx];
+            lo += f < 0.1f && px[i * 3] < 128;
+            hi += f > 0.9f && px[i * 3] > 128;
+        }
+        assert_true(lo > 256 * 256 / 20 && hi > 256 * 256 / 20);
+        free(v);
+        free(px);
+    }
     otf_fits_close_image(img);
     otf_detect_catalog_free(cat);
     unlink(path);
