@@ -9,6 +9,9 @@
  * finish), the share of everything but the forward pass, patches, rows, and the process's peak
  * RSS above the RSS measured once the model and the engine are loaded (the model's own
  * memory). --patch/--overlap override the manifest (same network, other patch size).
+ * --post N replays the post-processing alone N times on the forward outputs of every patch,
+ * kept in memory (collector: thresholds, decoding, first NMS per patch; finish: second NMS,
+ * border, pixel -> sky, parameters, sort) and adds its median CPU times.
  * --outputs N then writes the job's result files from that catalogue N times each (VOTable,
  * DS9 regions, PROV-JSON, PROV-N, PNG preview: what a worker writes per job) into memory and
  * adds each writer's median CPU time (thread clock) and output size. */
@@ -192,12 +195,85 @@ static int time_outputs(struct otf_fits_image *img, const struct otf_detect_cata
     return v ? 0 : -1;
 }
 
+/* The post-processing alone, `reps` times over stored forward outputs: median CPU ms of the
+ * collect (every patch added) and finish stages. */
+static int time_post(struct otf_engine *eng, struct otf_fits_image *img, struct otf_fits_wcs *wcs,
+                     const struct otf_detect_config *cfg, int reps, double *collect_ms,
+                     double *finish_ms, struct otf_errbuf *eb)
+{
+    struct otf_detect_source *src = NULL;
+    const struct otf_detect_geometry *g;
+    size_t in_sz = otf_engine_input_size(eng), out_sz = otf_engine_output_size(eng);
+    float *in = NULL, *res = NULL;
+    int64_t total, *vc = NULL, *vf = NULL;
+    int ok = -1;
+
+    if (otf_detect_source_new(img, cfg, NULL, &src, eb) != OTF_OK)
+        return -1;
+    g = otf_detect_source_geometry(src);
+    total = g->nx * g->ny;
+    in = otf_malloc((size_t)total * in_sz * sizeof(float));
+    res = otf_malloc((size_t)total * out_sz * sizeof(float));
+    vc = calloc((size_t)reps, sizeof *vc);
+    vf = calloc((size_t)reps, sizeof *vf);
+    if (!in || !res || !vc || !vf) {
+        OTF_FAIL(eb, OTF_E_NOMEM, "no memory for %lld stored patches", (long long)total);
+        goto out;
+    }
+    for (int64_t k = 0; k < total; k++) {
+        int64_t idx;
+        if (otf_detect_source_next(src, in + (size_t)k * in_sz, &idx, eb) != OTF_OK)
+            goto out;
+        if (idx != k) {
+            OTF_FAIL(eb, OTF_E_STATE, "patch %lld came as %lld", (long long)k, (long long)idx);
+            goto out;
+        }
+        if (otf_engine_forward(eng, in + (size_t)k * in_sz, 1, res + (size_t)k * out_sz,
+                               OTF_ENGINE_STAGE_DECODED, eb) != OTF_OK)
+            goto out;
+    }
+    for (int r = 0; r < reps; r++) {
+        struct otf_detect_collector *col = NULL;
+        struct otf_detect_catalog *cat = NULL;
+        int64_t c0 = otf_time_thread_cpu_us(), c1;
+        if (otf_detect_collector_new(cfg, g, &col, eb) != OTF_OK)
+            goto out;
+        for (int64_t k = 0; k < total; k++)
+            if (otf_detect_collector_add(col, k, in + (size_t)k * in_sz, res + (size_t)k * out_sz,
+                                         eb) != OTF_OK) {
+                otf_detect_collector_free(col);
+                goto out;
+            }
+        c1 = otf_time_thread_cpu_us();
+        if (otf_detect_collector_finish(col, wcs, &cat, eb) != OTF_OK) {
+            otf_detect_collector_free(col);
+            goto out;
+        }
+        vc[r] = c1 - c0;
+        vf[r] = otf_time_thread_cpu_us() - c1;
+        otf_detect_catalog_free(cat);
+        otf_detect_collector_free(col);
+    }
+    qsort(vc, (size_t)reps, sizeof *vc, cmp_i64);
+    qsort(vf, (size_t)reps, sizeof *vf, cmp_i64);
+    *collect_ms = (double)vc[reps / 2] / 1000.0;
+    *finish_ms = (double)vf[reps / 2] / 1000.0;
+    ok = 0;
+out:
+    otf_detect_source_free(src);
+    otf_free(in);
+    otf_free(res);
+    free(vc);
+    free(vf);
+    return ok;
+}
+
 static int run(int argc, char **argv)
 {
     const char *model = NULL, *image = NULL, *backend = "auto", *precision = "fp32";
     int batch = 8, threads = 0, patch = 0, overlap = -1;
     double obj = -1;
-    int outputs = 0;
+    int outputs = 0, post = 0;
     struct otf_errbuf eb = {0};
     struct otf_model_manifest *m = NULL;
     struct otf_model_net *net = NULL;
@@ -232,6 +308,8 @@ static int run(int argc, char **argv)
             obj = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--outputs") == 0)
             outputs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--post") == 0)
+            post = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_detect: unknown option %s\n", argv[i]);
             return 2;
@@ -293,6 +371,15 @@ static int run(int argc, char **argv)
            t.forward_us > 0 ? 100.0 * (double)other / (double)t.forward_us : 0.0,
            (double)otf_engine_memory_bytes(eng) / 1048576.0, rss_model, rss_peak_mib(),
            rss_peak_mib() - rss_model);
+    if (post > 0) {
+        double cm = 0, fm = 0;
+        if (time_post(eng, img, wcs, &cfg, post, &cm, &fm, &eb) != 0) {
+            fprintf(stderr, "bench_detect: replaying the post-processing: %s\n", eb.msg);
+            return 1;
+        }
+        printf(", \"post_reps\": %d, \"collect_cpu_ms\": %.2f, \"finish_cpu_ms\": %.2f", post, cm,
+               fm);
+    }
     if (outputs > 0) {
         double cpu_ms[N_OUT] = {0}, sum = 0;
         size_t bytes[N_OUT] = {0};

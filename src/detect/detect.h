@@ -172,7 +172,7 @@ double otf_detect_diou(const struct otf_detect_box *a, const struct otf_detect_b
 /* First NMS over n candidate boxes of one patch: repeatedly keeps the highest objectness (ties:
  * the earlier box) and removes every remaining box i for which some level l has
  * DIoU > levels[l].value and obj_i < levels[l].obj_below. Kept boxes are moved to the front in
- * keep order; returns their count. */
+ * keep order; returns their count. n < 2^32 (the candidates of one patch). */
 size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
                             const struct otf_detect_level *levels, size_t n_levels);
 

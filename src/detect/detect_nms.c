@@ -8,43 +8,44 @@
 
 #include "detect/detect_int.h"
 
-double otf_detect_diou(const struct otf_detect_box *a, const struct otf_detect_box *b)
+/* The DIoU of two boxes given by their corners. Boxes are finite (the collector drops others),
+ * so plain comparisons stand in for fmin/fmax: the same values, without a call each. */
+static inline double diou4(double axmin, double aymin, double axmax, double aymax, double bxmin,
+                           double bymin, double bxmax, double bymax)
 {
-    double inter_w = fmin(a->xmax, b->xmax) - fmax(a->xmin, b->xmin);
-    double inter_h = fmin(a->ymax, b->ymax) - fmax(a->ymin, b->ymin);
+    double inter_w = (axmax < bxmax ? axmax : bxmax) - (axmin > bxmin ? axmin : bxmin);
+    double inter_h = (aymax < bymax ? aymax : bymax) - (aymin > bymin ? aymin : bymin);
     double inter, uni, enc_w, enc_h, dx, dy, diag, iou;
 
     inter_w = inter_w > 0 ? inter_w : 0;
     inter_h = inter_h > 0 ? inter_h : 0;
     inter = inter_w * inter_h;
-    uni = fabs(a->xmax - a->xmin) * fabs(a->ymax - a->ymin) +
-          fabs(b->xmax - b->xmin) * fabs(b->ymax - b->ymin) - inter;
-    enc_w = fmax(a->xmax, b->xmax) - fmin(a->xmin, b->xmin);
-    enc_h = fmax(a->ymax, b->ymax) - fmin(a->ymin, b->ymin);
-    dx = (a->xmax + a->xmin) * 0.5 - (b->xmax + b->xmin) * 0.5;
-    dy = (a->ymax + a->ymin) * 0.5 - (b->ymax + b->ymin) * 0.5;
+    uni = fabs(axmax - axmin) * fabs(aymax - aymin) + fabs(bxmax - bxmin) * fabs(bymax - bymin) -
+          inter;
+    enc_w = (axmax > bxmax ? axmax : bxmax) - (axmin < bxmin ? axmin : bxmin);
+    enc_h = (aymax > bymax ? aymax : bymax) - (aymin < bymin ? aymin : bymin);
+    dx = (axmax + axmin) * 0.5 - (bxmax + bxmin) * 0.5;
+    dy = (aymax + aymin) * 0.5 - (bymax + bymin) * 0.5;
     diag = sqrt(enc_w * enc_w + enc_h * enc_h);
     iou = uni > 0 ? inter / uni : 0.0;
     return iou - (diag > 0 ? sqrt(dx * dx + dy * dy) / diag : 0.0);
 }
 
-struct order {
-    float obj;
-    size_t i;
-};
-
-/* Objectness descending, then original position: the box np.argmax would pick first. */
-static int cmp_order(const void *pa, const void *pb)
+double otf_detect_diou(const struct otf_detect_box *a, const struct otf_detect_box *b)
 {
-    const struct order *a = pa, *b = pb;
-    if (a->obj != b->obj)
-        return a->obj > b->obj ? -1 : 1;
-    return a->i < b->i ? -1 : (a->i > b->i);
+    return diou4(a->xmin, a->ymin, a->xmax, a->ymax, b->xmin, b->ymin, b->xmax, b->ymax);
 }
+
+/* What the first NMS needs of a box, in visiting order: 40 bytes instead of a whole box. */
+struct nbox {
+    double xmin, ymin, xmax, ymax;
+    float obj;
+    uint32_t src; /* index in the caller's array */
+};
 
 /* need_overlap: every level's threshold is >= 0, so boxes that do not overlap (IoU 0, DIoU <= 0)
  * cannot be suppressed and skip the DIoU. */
-static int suppressed(const struct otf_detect_box *keep, const struct otf_detect_box *other,
+static int suppressed(const struct nbox *keep, const struct nbox *other,
                       const struct otf_detect_level *levels, size_t n_levels, int need_overlap)
 {
     int any = 0;
@@ -52,10 +53,13 @@ static int suppressed(const struct otf_detect_box *keep, const struct otf_detect
         any |= other->obj < levels[l].obj_below;
     if (!any)
         return 0;
-    if (need_overlap && (fmin(keep->xmax, other->xmax) <= fmax(keep->xmin, other->xmin) ||
-                         fmin(keep->ymax, other->ymax) <= fmax(keep->ymin, other->ymin)))
+    if (need_overlap && ((keep->xmax < other->xmax ? keep->xmax : other->xmax) <=
+                             (keep->xmin > other->xmin ? keep->xmin : other->xmin) ||
+                         (keep->ymax < other->ymax ? keep->ymax : other->ymax) <=
+                             (keep->ymin > other->ymin ? keep->ymin : other->ymin)))
         return 0;
-    double d = otf_detect_diou(keep, other);
+    double d = diou4(keep->xmin, keep->ymin, keep->xmax, keep->ymax, other->xmin, other->ymin,
+                     other->xmax, other->ymax);
     for (size_t l = 0; l < n_levels; l++)
         if (d > levels[l].value && other->obj < levels[l].obj_below)
             return 1;
@@ -79,12 +83,48 @@ static double reach_factor(const struct otf_detect_level *levels, size_t n_level
     return t >= 0 ? 1.0 : fmax(1.0, -t / (1.0 + t));
 }
 
+/* Order of the boxes by objectness, highest first, ties in index order (the box np.argmax
+ * picks first): a stable LSD radix sort on the float's bits made monotonic, 8 bits a pass,
+ * skipping the passes where every key has the same digit (objectness shares its top bits). */
+static void order_by_obj(const struct otf_detect_box *boxes, size_t n, uint32_t *order,
+                         uint32_t *key, uint32_t *tmp_o, uint32_t *tmp_k)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        float f = boxes[i].obj;
+        memcpy(&u, &f, sizeof u);
+        u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending with the value */
+        key[i] = ~u;                                    /* descending */
+        order[i] = (uint32_t)i;
+    }
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t count[256] = {0}, pos[256];
+        size_t acc = 0;
+        for (size_t i = 0; i < n; i++)
+            count[key[i] >> shift & 0xff]++;
+        if (count[key[0] >> shift & 0xff] == n)
+            continue; /* one digit: the pass would change nothing */
+        for (int d = 0; d < 256; d++) {
+            pos[d] = acc;
+            acc += count[d];
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t at = pos[key[i] >> shift & 0xff]++;
+            tmp_k[at] = key[i];
+            tmp_o[at] = order[i];
+        }
+        memcpy(key, tmp_k, n * sizeof *key);
+        memcpy(order, tmp_o, n * sizeof *order);
+    }
+}
+
 size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
                             const struct otf_detect_level *levels, size_t n_levels)
 {
-    struct order *ord;
+    struct nbox *nb;
+    uint32_t *order, *key, *tmp_o, *tmp_k;
     unsigned char *dead;
-    size_t *rank, *head = NULL, *next = NULL, *cell = NULL;
+    size_t *head = NULL, *next = NULL, *cell = NULL;
     struct otf_detect_box *tmp;
     size_t n_keep = 0, gw = 1, gh = 1;
     double hd_max = 0, xlo = INFINITY, ylo = INFINITY, xhi = -INFINITY, yhi = -INFINITY, bucket;
@@ -96,27 +136,34 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
 
     if (n == 0)
         return 0;
-    ord = otf_xmalloc(n * sizeof(*ord));
+    OTF_ASSERT(n <= UINT32_MAX); /* one patch's candidates: grid cells x boxes per cell */
+    order = otf_xmalloc(n * sizeof(*order));
+    key = otf_xmalloc(n * sizeof(*key));
+    tmp_o = otf_xmalloc(n * sizeof(*tmp_o));
+    tmp_k = otf_xmalloc(n * sizeof(*tmp_k));
+    nb = otf_xmalloc(n * sizeof(*nb));
     dead = otf_xcalloc(n, 1);
-    rank = otf_xmalloc(n * sizeof(*rank));
     tmp = otf_xmalloc(n * sizeof(*tmp));
-    for (size_t i = 0; i < n; i++) {
-        const struct otf_detect_box *b = &boxes[i];
-        double cx = (b->xmin + b->xmax) * 0.5, cy = (b->ymin + b->ymax) * 0.5;
-        ord[i].obj = b->obj;
-        ord[i].i = i;
-        hd_max = fmax(hd_max, 0.5 * hypot(b->xmax - b->xmin, b->ymax - b->ymin));
-        xlo = fmin(xlo, cx), xhi = fmax(xhi, cx), ylo = fmin(ylo, cy), yhi = fmax(yhi, cy);
-    }
     /* Visiting boxes by decreasing objectness is CIANNA's repeated argmax over the survivors:
-     * a suppressed box is never picked, and every pick is the best box still alive. */
-    qsort(ord, n, sizeof(*ord), cmp_order);
-    for (size_t a = 0; a < n; a++)
-        rank[ord[a].i] = a;
+     * a suppressed box is never picked, and every pick is the best box still alive. From here
+     * on a box is known by its place a in that order. */
+    order_by_obj(boxes, n, order, key, tmp_o, tmp_k);
+    for (size_t a = 0; a < n; a++) {
+        const struct otf_detect_box *b = &boxes[order[a]];
+        double cx = (b->xmin + b->xmax) * 0.5, cy = (b->ymin + b->ymax) * 0.5;
+        double w = b->xmax - b->xmin, h = b->ymax - b->ymin, hd = 0.5 * sqrt(w * w + h * h);
+        nb[a] = (struct nbox){b->xmin, b->ymin, b->xmax, b->ymax, b->obj, order[a]};
+        hd_max = hd > hd_max ? hd : hd_max;
+        xlo = cx < xlo ? cx : xlo;
+        xhi = cx > xhi ? cx : xhi;
+        ylo = cy < ylo ? cy : ylo;
+        yhi = cy > yhi ? cy : yhi;
+    }
 
     /* Buckets of side `bucket` >= the reach of any pair, so a box can only suppress boxes in
-     * its own and the 8 surrounding buckets (one bucket when the reach is unbounded). */
-    bucket = factor * 2.0 * hd_max;
+     * its own and the 8 surrounding buckets (one bucket when the reach is unbounded). The
+     * margin covers the rounding of the half-diagonals. */
+    bucket = factor * 2.0 * hd_max * (1.0 + 1e-9);
     if (isfinite(bucket) && bucket > 0) {
         double fw = floor((xhi - xlo) / bucket) + 1, fh = floor((yhi - ylo) / bucket) + 1;
         if (fw * fh <= (double)(4 * n + 16)) {
@@ -130,43 +177,42 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
         cell = otf_xmalloc(n * sizeof(*cell));
         for (size_t k = 0; k < gw * gh; k++)
             head[k] = SIZE_MAX;
-        for (size_t i = n; i-- > 0;) {
-            const struct otf_detect_box *b = &boxes[i];
+        for (size_t a = n; a-- > 0;) {
+            const struct nbox *b = &nb[a];
             size_t bx = (size_t)floor(((b->xmin + b->xmax) * 0.5 - xlo) / bucket);
             size_t by = (size_t)floor(((b->ymin + b->ymax) * 0.5 - ylo) / bucket);
             bx = bx >= gw ? gw - 1 : bx;
             by = by >= gh ? gh - 1 : by;
-            cell[i] = by * gw + bx;
-            next[i] = head[cell[i]];
-            head[cell[i]] = i;
+            cell[a] = by * gw + bx;
+            next[a] = head[cell[a]];
+            head[cell[a]] = a;
         }
     }
     for (size_t a = 0; a < n; a++) {
-        size_t ki = ord[a].i;
-        const struct otf_detect_box *k = &boxes[ki];
-        if (dead[ki])
+        const struct nbox *k = &nb[a];
+        if (dead[a])
             continue;
-        tmp[n_keep++] = *k;
+        tmp[n_keep++] = boxes[k->src];
         if (!head) {
-            for (size_t b = a + 1; b < n; b++) {
-                size_t j = ord[b].i;
-                if (!dead[j] && suppressed(k, &boxes[j], levels, n_levels, need_overlap))
-                    dead[j] = 1;
-            }
+            for (size_t b = a + 1; b < n; b++)
+                if (!dead[b] && suppressed(k, &nb[b], levels, n_levels, need_overlap))
+                    dead[b] = 1;
             continue;
         }
-        size_t cx = cell[ki] % gw, cy = cell[ki] / gw;
+        size_t cx = cell[a] % gw, cy = cell[a] / gw;
         for (size_t y = cy ? cy - 1 : 0; y <= cy + 1 && y < gh; y++)
             for (size_t x = cx ? cx - 1 : 0; x <= cx + 1 && x < gw; x++)
                 for (size_t j = head[y * gw + x]; j != SIZE_MAX; j = next[j])
-                    if (rank[j] > a && !dead[j] &&
-                        suppressed(k, &boxes[j], levels, n_levels, need_overlap))
+                    if (j > a && !dead[j] && suppressed(k, &nb[j], levels, n_levels, need_overlap))
                         dead[j] = 1;
     }
     memcpy(boxes, tmp, n_keep * sizeof(*tmp));
-    free(ord);
+    free(order);
+    free(key);
+    free(tmp_o);
+    free(tmp_k);
+    free(nb);
     free(dead);
-    free(rank);
     free(tmp);
     free(head);
     free(next);
