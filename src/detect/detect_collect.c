@@ -202,9 +202,29 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
 {
     const struct otf_detect_geometry *g = &c->g;
     const double ov = g->overlap_pix;
+    const struct otf_detect_level lv = {c->cfg.nms_second, INFINITY};
+    /* pairs farther apart than the threshold's reach skip the DIoU (the margin covers the
+     * rounding of the half-diagonals) */
+    const double reach = detect_reach_factor(&lv, 1) * (1.0 + 1e-9);
     unsigned char *drop = otf_xcalloc(c->n_rows ? c->n_rows : 1, 1);
     size_t base = 0;
+    /* centre and half-diagonal of every box, at its patch's offset in `base` order */
+    double *geo = otf_xmalloc((c->n_rows ? c->n_rows : 1) * 3 * sizeof(*geo));
+    size_t *first = otf_xmalloc((size_t)c->n_patches * sizeof(*first));
 
+    for (int64_t p = 0; p < c->n_patches; p++) {
+        const struct patch_boxes *pb = &c->patches[p];
+        first[p] = base;
+        for (size_t i = 0; i < pb->n; i++) {
+            const struct otf_detect_box *b = &pb->b[i];
+            double w = b->xmax - b->xmin, h = b->ymax - b->ymin;
+            geo[3 * (base + i)] = (b->xmin + b->xmax) * 0.5;
+            geo[3 * (base + i) + 1] = (b->ymin + b->ymax) * 0.5;
+            geo[3 * (base + i) + 2] = 0.5 * sqrt(w * w + h * h);
+        }
+        base += pb->n;
+    }
+    base = 0;
     for (int64_t p = 0; p < c->n_patches; p++) {
         const struct patch_boxes *pb = &c->patches[p];
         int64_t px = p % g->nx, py = p / g->nx, x0, y0;
@@ -222,10 +242,16 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
                     if ((dx == 0 && dy == 0) || qx < 0 || qy < 0 || qx >= g->nx || qy >= g->ny)
                         continue;
                     const struct patch_boxes *qb = &c->patches[qy * g->nx + qx];
+                    const double *bg = geo + 3 * (base + i);
+                    const double *qg = geo + 3 * first[qy * g->nx + qx];
                     for (size_t j = 0; j < qb->n && !found; j++) {
                         const struct otf_detect_box *o = &qb->b[j];
                         if (o->xmin >= (double)(x0 + g->patch_w) || o->xmax <= (double)x0 ||
                             o->ymin >= (double)(y0 + g->patch_h) || o->ymax <= (double)y0)
+                            continue;
+                        double ddx = qg[3 * j] - bg[0], ddy = qg[3 * j + 1] - bg[1];
+                        double lim = reach * (bg[2] + qg[3 * j + 2]);
+                        if (ddx * ddx + ddy * ddy >= lim * lim)
                             continue;
                         if (otf_detect_diou(b, o) > c->cfg.nms_second && beats(g, o, b))
                             found = 1;
@@ -235,6 +261,8 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
         }
         base += pb->n;
     }
+    free(geo);
+    free(first);
     return drop;
 }
 
@@ -283,12 +311,13 @@ static double wrap_pa(double pa)
 }
 
 /* Position angle of the +y pixel axis east of north at each row, and whether the image has
- * the usual parity (east to the left of north when displayed with y up). */
+ * the usual parity (east to the left of north when displayed with y up), from the rows' sky
+ * positions (lon, lat already set) and those of the pixels one step along +x and +y. */
 static enum otf_status sky_axes(struct otf_fits_wcs *wcs, struct otf_detect_catalog *cat,
                                 double *rot_deg, int *standard, struct otf_errbuf *eb)
 {
     size_t n = cat->n;
-    double *xy = otf_malloc(n * 6 * sizeof(double)), *rd = otf_malloc(n * 6 * sizeof(double));
+    double *xy = otf_malloc(n * 4 * sizeof(double)), *rd = otf_malloc(n * 4 * sizeof(double));
     enum otf_status rc = OTF_OK;
 
     if (!xy || !rd) {
@@ -297,14 +326,15 @@ static enum otf_status sky_axes(struct otf_fits_wcs *wcs, struct otf_detect_cata
     }
     for (size_t i = 0; i < n; i++) {
         double x = cat->rows[i].x, y = cat->rows[i].y;
-        double p[6] = {x, y, x + 1, y, x, y + 1};
-        memcpy(xy + 6 * i, p, sizeof(p));
+        double p[4] = {x + 1, y, x, y + 1};
+        memcpy(xy + 4 * i, p, sizeof(p));
     }
-    rc = otf_fits_pix_to_sky(wcs, 3 * n, xy, rd, eb);
+    rc = otf_fits_pix_to_sky(wcs, 2 * n, xy, rd, eb);
     if (rc != OTF_OK)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const double *s = rd + 6 * i;
+        const double s[6] = {cat->rows[i].lon, cat->rows[i].lat, rd[4 * i],
+                             rd[4 * i + 1],    rd[4 * i + 2],    rd[4 * i + 3]};
         double cd = cos(s[1] * M_PI / 180.0);
         double ex = remainder(s[2] - s[0], 360.0) * cd, nx = s[3] - s[1];
         double ey = remainder(s[4] - s[0], 360.0) * cd, ny = s[5] - s[1];

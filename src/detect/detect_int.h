@@ -15,4 +15,9 @@ static inline int64_t detect_floor_div(int64_t a, int64_t b)
  * reorders `v`. n >= 1. */
 double detect_median(float *v, size_t n);
 
+/* A bound on the reach of the DIoU levels: two boxes whose centres are at least
+ * factor * (hd_a + hd_b) apart (hd: half-diagonal) have DIoU <= every level's threshold.
+ * INFINITY when a level lets every pair through (threshold <= -1); 0 without levels. */
+double detect_reach_factor(const struct otf_detect_level *levels, size_t n_levels);
+
 #endif

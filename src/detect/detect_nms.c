@@ -70,7 +70,7 @@ static int suppressed(const struct nbox *keep, const struct nbox *other,
  * half-diagonals: with c <= d + hd_a + hd_b, DIoU > t needs d < max(1, -t/(1+t)) (hd_a + hd_b)
  * (overlapping boxes have d < hd_a + hd_b; disjoint ones need d/c < -t). INFINITY when a level
  * lets every pair through (t <= -1). */
-static double reach_factor(const struct otf_detect_level *levels, size_t n_levels)
+double detect_reach_factor(const struct otf_detect_level *levels, size_t n_levels)
 {
     double t = INFINITY;
     for (size_t l = 0; l < n_levels; l++)
@@ -128,7 +128,7 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
     struct otf_detect_box *tmp;
     size_t n_keep = 0, gw = 1, gh = 1;
     double hd_max = 0, xlo = INFINITY, ylo = INFINITY, xhi = -INFINITY, yhi = -INFINITY, bucket;
-    double factor = reach_factor(levels, n_levels);
+    double factor = detect_reach_factor(levels, n_levels);
     int need_overlap = n_levels > 0;
 
     for (size_t l = 0; l < n_levels; l++)
