@@ -16,6 +16,7 @@ struct sink {
     int fd;
     int64_t n, max;
     int too_big;
+    struct otf_sha256 sha; /* the image's SHA-256 as it arrives (the worker need not reread) */
 };
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *user)
@@ -35,6 +36,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *user)
         }
         done += (size_t)w;
     }
+    otf_sha256_update(&s->sha, p, len);
     s->n += (int64_t)len;
     return len;
 }
@@ -70,16 +72,21 @@ static int host_allowed(const char *allow, const char *host)
 }
 
 enum otf_status http_fetch_image(const struct otf_http_server *srv, const char *url,
-                                 const char *path, int64_t *n_bytes, struct otf_errbuf *eb)
+                                 const char *path, int64_t *n_bytes, char sha256_hex[65],
+                                 struct otf_errbuf *eb)
 {
     CURLU *u = NULL;
     CURL *c = NULL;
     char *scheme = NULL, *host = NULL;
-    struct sink s = {-1, 0, srv->p.http.image_url_max_bytes, 0};
+    struct sink s;
     long code = 0;
     CURLcode cc;
     enum otf_status rc = OTF_OK;
 
+    memset(&s, 0, sizeof s);
+    s.fd = -1;
+    s.max = srv->p.http.image_url_max_bytes;
+    otf_sha256_init(&s.sha);
     if (!*srv->p.http.image_url_allow)
         return OTF_FAIL(eb, OTF_E_INVAL,
                         "IMAGE_URL is disabled on this server (no allowed hosts configured)");
@@ -138,6 +145,11 @@ enum otf_status http_fetch_image(const struct otf_http_server *srv, const char *
         rc = OTF_FAIL(eb, OTF_E_IO, "cannot store the image: %s", strerror(errno));
     }
     *n_bytes = s.n;
+    if (rc == OTF_OK) {
+        uint8_t dg[32];
+        otf_sha256_final(&s.sha, dg);
+        otf_sha256_hex(dg, sha256_hex);
+    }
 out:
     if (s.fd >= 0)
         close(s.fd);
@@ -165,7 +177,8 @@ static void *fetch_main(void *arg)
     struct otf_http_server *srv = r->srv;
     struct otf_errbuf eb = {0};
     int64_t n = 0;
-    enum otf_status rc = http_fetch_image(srv, t->url, t->path, &n, &eb);
+    char hex[65] = "";
+    enum otf_status rc = http_fetch_image(srv, t->url, t->path, &n, hex, &eb);
 
     /* The request is suspended: nothing else touches it until it is resumed below. */
     if (rc == OTF_OK) {
@@ -173,6 +186,7 @@ static void *fetch_main(void *arg)
         t->path = NULL;
         r->upload_field = otf_xstrdup("image");
         r->upload_bytes = n;
+        memcpy(r->upload_sha256, hex, sizeof hex);
     } else {
         r->fetch_rc = rc;
         snprintf(r->fetch_msg, sizeof r->fetch_msg, "%s", eb.msg[0] ? eb.msg : "IMAGE_URL failed");

@@ -101,6 +101,8 @@ struct http_request {
     char *upload_field; /* the part name it came in */
     int upload_fd;
     int64_t upload_bytes;
+    struct otf_sha256 upload_sha; /* over the bytes as they are written */
+    char upload_sha256[65];       /* its hex once the file is complete ("" = not known) */
 
     int err_status;        /* deferred error found while reading the body (413, 400, 415) */
     int64_t drained_bytes; /* body bytes discarded after err_status was set */
@@ -163,7 +165,8 @@ unsigned http_auth_check(struct http_request *r);
 /* ---- http_fetch.c ---- */
 /* Downloads IMAGE_URL to `path` under the allow-list and size cap. */
 enum otf_status http_fetch_image(const struct otf_http_server *srv, const char *url,
-                                 const char *path, int64_t *n_bytes, struct otf_errbuf *eb);
+                                 const char *path, int64_t *n_bytes, char sha256_hex[65],
+                                 struct otf_errbuf *eb);
 /* Downloads IMAGE_URL for request `r` on a thread of its own, the request suspended meanwhile
  * (a slow archive must not hold an HTTP thread). When the download ends the request is resumed
  * and routed again with r->fetch_done set and the file in r->upload_* as if it had been

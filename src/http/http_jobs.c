@@ -199,13 +199,28 @@ static enum otf_status adopt_upload(struct http_request *r, struct otf_job *j,
     dir = job_dir(r->srv, j->id);
     path = job_image_path(r->srv, j->id);
     if ((rc = otf_fs_mkdirs(dir, 1, eb)) == OTF_OK) {
-        if (rename(r->upload_path, path) != 0) {
+        /* image.fits.sha256: the hash taken while the bytes arrived, so the worker need not
+         * read the image once more for its provenance. An image that replaces another loses
+         * the old hash first: the file never names other bytes than image.fits holds. */
+        char *sha_path = otf_xasprintf("%s.sha256", path);
+        if (unlink(sha_path) != 0 && errno != ENOENT) {
+            rc = OTF_FAIL(eb, OTF_E_IO, "cannot replace %s: %s", sha_path, strerror(errno));
+        } else if (rename(r->upload_path, path) != 0) {
             rc = OTF_FAIL(eb, OTF_E_IO, "cannot store the upload: %s", strerror(errno));
         } else {
             free(r->upload_path);
             r->upload_path = NULL;
+            if (strlen(r->upload_sha256) == 64) {
+                struct otf_errbuf seb = {0};
+                char line[66];
+                snprintf(line, sizeof line, "%s\n", r->upload_sha256);
+                if (otf_fs_write_atomic(sha_path, line, 65, &seb) != OTF_OK)
+                    otf_log_warn("http", "job %s: image hash not kept (%s): the worker hashes it",
+                                 j->id, seb.msg);
+            }
             rc = otf_fs_sync_parent(path, eb);
         }
+        free(sha_path);
     }
     if (rc == OTF_OK) {
         job_url(r, j->id, "/parameters/image", url, sizeof url);

@@ -255,6 +255,7 @@ static int upload_open(struct http_request *r, const char *key)
     }
     r->upload_path = otf_xstrdup(path);
     r->upload_field = otf_xstrdup(key);
+    otf_sha256_init(&r->upload_sha);
     return 0;
 }
 
@@ -298,6 +299,7 @@ static enum MHD_Result on_post_data(void *cls, enum MHD_ValueKind kind, const ch
                           "cannot store the upload: %s", strerror(errno));
                 return MHD_YES;
             }
+            otf_sha256_update(&r->upload_sha, data, (size_t)w);
             data += w;
             size -= (size_t)w;
             r->upload_bytes += w;
@@ -476,11 +478,14 @@ static void request_end(struct http_request *r)
         r->pp = NULL;
     }
     if (r->upload_fd >= 0) {
+        uint8_t dg[32];
         if (fsync(r->upload_fd) != 0)
             fail_body(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot store the upload: %s",
                       strerror(errno));
         close(r->upload_fd);
         r->upload_fd = -1;
+        otf_sha256_final(&r->upload_sha, dg);
+        otf_sha256_hex(dg, r->upload_sha256);
     }
     if (r->is_raw_xml) {
         r->has_desc = 1;

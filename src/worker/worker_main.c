@@ -208,6 +208,29 @@ static enum otf_status apply_overrides(const struct otf_job *j, struct otf_detec
     return otf_detect_config_check(cfg, eb);
 }
 
+/* The image's SHA-256 for the provenance: from image.fits.sha256, which otfd writes from the
+ * bytes as they arrive, or read and hashed here when that file is missing or malformed. */
+static enum otf_status image_hash(const char *image_path, char hex[65], struct otf_errbuf *eb)
+{
+    char *side = otf_xasprintf("%s.sha256", image_path);
+    char *text = NULL;
+    size_t len = 0;
+    int ok = 0;
+
+    if (otf_fs_read_file(side, 128, &text, &len, NULL) == OTF_OK && len >= 64) {
+        ok = len == 64 || (len == 65 && text[64] == '\n');
+        for (int i = 0; ok && i < 64; i++)
+            ok = (text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f');
+        if (ok) {
+            memcpy(hex, text, 64);
+            hex[64] = '\0';
+        }
+    }
+    free(text);
+    free(side);
+    return ok ? OTF_OK : otf_sha256_file(image_path, hex, eb);
+}
+
 static enum otf_status job_setup(const struct otf_worker_params *p, const struct wmodel *m,
                                  struct wjob *w, struct otf_errbuf *eb)
 {
@@ -226,7 +249,7 @@ static enum otf_status job_setup(const struct otf_worker_params *p, const struct
     w->cfg = m->dcfg;
     if ((rc = apply_overrides(j, &w->cfg, eb)) != OTF_OK)
         return rc;
-    if ((rc = otf_sha256_file(w->image_path, w->image_sha256, eb)) != OTF_OK)
+    if ((rc = image_hash(w->image_path, w->image_sha256, eb)) != OTF_OK)
         return rc;
     if ((rc = otf_fits_open_image(w->image_path, hdu, &w->img, eb)) != OTF_OK)
         return rc;

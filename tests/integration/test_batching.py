@@ -366,6 +366,29 @@ class BatchFormationTest(BatchingCase):
         self.assertEqual([e.get("value") for e in status], ["OK"])
 
 
+    def test_image_hash_taken_at_upload(self):
+        """otfd hashes the image as it arrives (image.fits.sha256 beside it) and the worker puts
+        that hash in the provenance; a hash file gone or spoilt is recomputed from the image."""
+        srv = self.server("hash", "--workers", 1, "--batch.min_jobs", 1)
+        c = srv.client()
+        want = hashlib.sha256(Path(self.small).read_bytes()).hexdigest()
+        jobs = srv.otfd.data_dir / "jobs"
+        ids = [self.submit(c, run=False) for _ in range(3)]
+        for j in ids:
+            self.assertEqual((jobs / j / "image.fits.sha256").read_text(), want + "\n")
+        (jobs / ids[1] / "image.fits.sha256").unlink()
+        (jobs / ids[2] / "image.fits.sha256").write_text("0" * 63 + "z\n")
+        for j in ids:
+            r = c.post_form(f"/jobs/{j}/phase", {"PHASE": "RUN"})
+            self.assertEqual(r.status, 303, r)
+        done = self.wait_final(c, ids, timeout=120, srv=srv)
+        for j in ids:
+            self.assertEqual(done[j]["phase"], "COMPLETED", done[j])
+            prov = c.get(f"/jobs/{j}/results/provenance").json()
+            hashes = {e.get("otf:sha256") for e in prov["entity"].values()}
+            self.assertIn(want, hashes, j)
+
+
 class ModelsAndPrecisionsTest(BatchingCase):
 
     def bf16_ok(self, c, srv):

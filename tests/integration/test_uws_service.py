@@ -332,6 +332,9 @@ class UwsServiceTest(ServerCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(sha256(r.body), sha256(self.image))
         self.assertTrue((self.jobs_dir() / job_id).is_dir())
+        # hashed as it arrived, for the worker's provenance
+        self.assertEqual((self.jobs_dir() / job_id / "image.fits.sha256").read_text(),
+                         sha256(self.image) + "\n")
         self.assertEqual(list((self.srv.data_dir / "tmp").iterdir()), [])
 
     def test_create_form_encoded_then_complete_while_pending(self):
@@ -1376,6 +1379,8 @@ class ImageUrlTest(ServerCase):
         self.assertEqual(params["image_url"], self.base + "/ok.fits")
         self.assertEqual(params["image"], f"{self.c.base}/jobs/{job_id}/parameters/image")
         self.assertEqual(sha256(self.c.get(params["image"]).body), sha256(self.small))
+        self.assertEqual((self.srv.data_dir / "jobs" / job_id / "image.fits.sha256").read_text(),
+                         sha256(self.small) + "\n")
 
         before = self.job_ids(self.c)
         port = self.archive.server_address[1]
