@@ -82,7 +82,7 @@ static const struct cfg_item items[] = {
      "inference backend: auto, cpu, reference or cuda"},
     {"engine.threads", CFG_INT, "0", 0, 1024, OFF(engine.threads),
      "threads per worker for inference (0 = all cores)"},
-    {"engine.helper_nice", CFG_INT, "10", 0, 19, OFF(engine.helper_nice),
+    {"engine.helper_nice", CFG_INT, "19", 0, 19, OFF(engine.helper_nice),
      "nice value of a worker's reader, collector and finisher threads, so that they yield to the "
      "inference threads (0 = same priority)"},
 };

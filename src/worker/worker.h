@@ -37,7 +37,7 @@ struct otf_worker_params {
     const char *stats_path; /* shared counters file (NULL = none) */
 };
 
-/* Defaults: lease 15 s, progress every 200 ms, backend auto, helper threads at nice 10. */
+/* Defaults: lease 15 s, progress every 200 ms, backend auto, helper threads at nice 19. */
 void otf_worker_params_init(struct otf_worker_params *p);
 
 /* Runs until *stop becomes nonzero (checked between micro-batches and while idle). Returns
