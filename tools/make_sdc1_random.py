@@ -5,8 +5,12 @@ engine tests. The structure (layer records, YOLO block, slopes, priors) is the r
 weights are random, so the outputs mean nothing astronomically.
 
     /usr/bin/python3 tools/make_sdc1_random.py -o build/sdc1_random.dat [--seed 1] [--size 256]
+        [--width 1]
 
 Expected: 12,621,373 parameters, 50,487,786 bytes, 11.51 GFLOP per 256x256 patch.
+--width F scales the filters of every hidden layer by F (multiples of 4; the YOLO layer, its grid
+and so the detections are unchanged): a network of the same inputs and outputs whose forward
+pass costs about F^2 as much, for benchmarks of everything around a faster forward.
 """
 import argparse
 import struct
@@ -75,16 +79,24 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="numpy default_rng seed (default 1)")
     ap.add_argument("--size", type=int, default=256,
                     help="input size stored in the header, a multiple of 16 (default 256)")
+    ap.add_argument("--width", type=float, default=1.0,
+                    help="scale of the hidden layers' filter counts (default 1: the SDC1 network)")
     a = ap.parse_args()
     if a.size < 16 or a.size % 16:
         ap.error("--size must be a positive multiple of 16")
+    if not 0 < a.width <= 4:
+        ap.error("--width must be in (0, 4]")
+
+    def filters(nf):
+        return nf if a.width == 1 else max(4, int(round(nf * a.width / 4)) * 4)
+
     rng = np.random.default_rng(a.seed)
     with open(a.output, "wb") as out:
         wr = Writer(out, a.size, a.size, 1, rng)
         for nf, f, s, p in CONVS:
-            wr.conv(nf, f, s, p)
+            wr.conv(filters(nf), f, s, p)
         wr.norm(4)
-        wr.conv(2048, 1, 1, 0, drop=0.25)
+        wr.conv(filters(2048), 1, 1, 0, drop=0.25)
         wr.conv(NB_BOX * (8 + NB_CLASS + NB_PARAM), 1, 1, 0, activ="YOLO", bias=0.5, yolo=True,
                 scale=0.1)
         size = out.tell()

@@ -7,6 +7,37 @@ import sys
 ANCHOR_PPS, ANCHOR_JPS = 5.9, 0.37  # the original service, 16 x 1024^2 jobs, these 2 cores
 
 
+def cpu_table(srv, eng_rows):
+    """CPU milliseconds per job of the server's own work (medians over the runs of a scenario):
+    the stages beside the forward pass (thread CPU clocks), the rest of the worker (forward
+    passes), otfd's HTTP threads and the benchmark's client, against the forward's CPU."""
+    labels = [lb for lb in dict.fromkeys(r["label"] for r in srv)
+              if any("stage_cpu_s" in r for r in srv if r["label"] == lb)]
+    if not labels:
+        return
+    stages = ("setup", "read", "collect", "finish", "write")
+    print()
+    print("| CPU ms per job (median of runs) | " + " | ".join(stages) +
+          " | worker beside the forward | forward (rest of the worker) | otfd | client "
+          "| server's own / forward |")
+    print("|---" * (len(stages) + 6) + "|")
+    for lb in labels:
+        runs = [r for r in srv if r["label"] == lb and "stage_cpu_s" in r]
+
+        def med(f):
+            return statistics.median(f(r) for r in runs)
+        per = {s: med(lambda r, s=s: 1000 * r["stage_cpu_s"].get(s, 0) / r["jobs"])
+               for s in stages}
+        side = sum(per.values())
+        fwd = med(lambda r: 1000 * r["worker_cpu_s"] / r["jobs"]) - side
+        otfd = med(lambda r: 1000 * r["otfd_cpu_s"] / r["jobs"])
+        client = med(lambda r: 1000 * r["client_cpu_s"] / r["jobs"])
+        print(f"| {lb} | " + " | ".join(f"{per[s]:.1f}" for s in stages) +
+              f" | {side:.1f} | {fwd:.0f} | {otfd:.1f} | {client:.1f} "
+              f"| {100 * (side + otfd) / fwd:.1f} % |")
+    print()
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     head = rows[0] if "machine" in rows[0] else {}
@@ -46,8 +77,9 @@ def main(path):
         p = r["precision"].lower()
         if r["label"] in done:
             continue
-        if r["label"] == f"server-16-{p}":
-            refs = [e for e in eng_rows if e["label"].startswith(f"engine-16-{p}")]
+        if r["label"] in (f"server-16-{p}", f"server-16-thin-{p}"):
+            stem = r["label"].replace("server-", "engine-", 1)
+            refs = [e for e in eng_rows if e["label"].startswith(stem + "-r")]
         elif r["label"] == f"server-64-{p}":
             refs = [e for e in eng_rows if e["label"] == f"engine-64-{p}"]
         else:
@@ -63,6 +95,8 @@ def main(path):
         st = r["stage_s"]
         print(f"| {r['label']}: worker stage seconds (first run) | " +
               ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + f", busy {r['busy_s']:.1f} |")
+    cpu_table(srv, eng_rows)
+
     def ratio(what, a, b, extra=""):  # one "a / b = ratio" row of the derived table
         print(f"| {what} (patches/s) | {a:.2f} / {b:.2f} = {a / b:.2f}{extra} |")
 
