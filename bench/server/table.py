@@ -95,8 +95,6 @@ def main(path):
         st = r["stage_s"]
         print(f"| {r['label']}: worker stage seconds (first run) | " +
               ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + f", busy {r['busy_s']:.1f} |")
-    cpu_table(srv, eng_rows)
-
     def ratio(what, a, b, extra=""):  # one "a / b = ratio" row of the derived table
         print(f"| {what} (patches/s) | {a:.2f} / {b:.2f} = {a / b:.2f}{extra} |")
 
@@ -121,6 +119,7 @@ def main(path):
             ratio("model switch, 2 models alternating: resident 2 vs 1", s2["patches_per_s"],
                   s1["patches_per_s"],
                   f" ({int(s2['model_loads'])} vs {int(s1['model_loads'])} loads)")
+    cpu_table(srv, eng_rows)
 
 if __name__ == "__main__":
     main(sys.argv[1])
