@@ -2,6 +2,9 @@
  *
  *   bench_detect field OUT.fits N [SEED]     writes an N x N float32 SDC1-like test field
  *                                            (noise + Gaussian sources), row by row
+ *   bench_detect patches --model DIR --image F.fits --out P.f32
+ *                                            the normalised patches the worker would feed the
+ *                                            engine, raw float32 (for bench_engine --input)
  *   bench_detect run --model DIR --image F.fits [--backend B] [--batch N] [--threads N]
  *                [--precision P] [--patch P --overlap O] [--obj-threshold T] [--outputs N]
  *
@@ -405,12 +408,81 @@ static int run(int argc, char **argv)
     return 0;
 }
 
+/* The normalised patches of an image, as the worker feeds them to the engine, written as raw
+ * float32 ([patch][h][w], row-major) for bench_engine --input. */
+static int patches(int argc, char **argv)
+{
+    const char *model = NULL, *image = NULL, *out = NULL;
+    struct otf_errbuf eb = {0};
+    struct otf_model_manifest *m = NULL;
+    struct otf_model_net *net = NULL;
+    struct otf_fits_image *img = NULL;
+    struct otf_detect_config cfg;
+    struct otf_detect_source *src = NULL;
+    float *buf = NULL;
+    FILE *f = NULL;
+    int64_t n = 0;
+    int rc = 1;
+
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--model") == 0)
+            model = argv[i + 1];
+        else if (strcmp(argv[i], "--image") == 0)
+            image = argv[i + 1];
+        else if (strcmp(argv[i], "--out") == 0)
+            out = argv[i + 1];
+    }
+    if (!model || !image || !out) {
+        fprintf(stderr, "bench_detect patches --model DIR --image F.fits --out P.f32\n");
+        return 2;
+    }
+    if (otf_model_load_dir(model, &m, &net, &eb) != OTF_OK ||
+        otf_detect_config_from_model(m, net, &cfg, &eb) != OTF_OK ||
+        otf_fits_open_image(image, NULL, &img, &eb) != OTF_OK ||
+        otf_detect_source_new(img, &cfg, NULL, &src, &eb) != OTF_OK)
+        goto out;
+    buf = malloc((size_t)cfg.patch_w * (size_t)cfg.patch_h * sizeof(float));
+    f = fopen(out, "wb");
+    if (!buf || !f) {
+        fprintf(stderr, "bench_detect: cannot write %s\n", out);
+        goto out;
+    }
+    for (;;) {
+        int64_t idx;
+        if (otf_detect_source_next(src, buf, &idx, &eb) != OTF_OK)
+            goto out;
+        if (idx < 0)
+            break;
+        if (fwrite(buf, sizeof(float), (size_t)cfg.patch_w * (size_t)cfg.patch_h, f) !=
+            (size_t)cfg.patch_w * (size_t)cfg.patch_h) {
+            fprintf(stderr, "bench_detect: cannot write %s\n", out);
+            goto out;
+        }
+        n++;
+    }
+    printf("{\"patches\": %lld, \"patch\": %d, \"out\": \"%s\"}\n", (long long)n, cfg.patch_w, out);
+    rc = 0;
+out:
+    if (rc && eb.msg[0])
+        fprintf(stderr, "bench_detect: %s\n", eb.msg);
+    if (f && fclose(f) != 0)
+        rc = 1;
+    free(buf);
+    otf_detect_source_free(src);
+    otf_fits_close_image(img);
+    otf_model_net_free(net);
+    otf_model_manifest_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "field") == 0)
         return make_field(argv[2], atol(argv[3]), argc > 4 ? (uint64_t)atoll(argv[4]) : 1);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return run(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "patches") == 0)
+        return patches(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_detect field OUT.fits N [SEED] | run --model DIR --image F "
                     "[--backend B] [--batch N] [--threads N] [--patch P --overlap O]\n");
     return 2;

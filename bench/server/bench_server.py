@@ -138,6 +138,8 @@ def main():
     ap.add_argument("--label", default="")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="another otfd setting, e.g. engine.helper_nice=0 (repeatable)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="another job parameter, e.g. THRESHOLD=0.99 (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     a = ap.parse_args()
 
@@ -160,6 +162,8 @@ def main():
             mp = Multipart()
             mp.field("MODEL", models[i % len(models)])
             mp.field("PRECISION", a.precision)
+            for kv in a.param:
+                mp.field(*kv.split("=", 1))
             mp.field("PHASE", "RUN")
             mp.file("image", "image.fits", path=a.image)
             r = c.post_multipart("/jobs", mp, timeout=600)
@@ -224,7 +228,7 @@ def main():
         "label": a.label, "jobs": a.jobs, "model": a.model, "model2": a.model2,
         "precision": a.precision, "max_jobs": a.max_jobs, "max_patches": a.max_patches,
         "max_resident": a.max_resident, "sequential": a.sequential, "warmup": a.warmup,
-        "settings": a.set,
+        "settings": a.set, "params": a.param,
         "patches": patches, "patches_per_job": patches / a.jobs,
         "span_s": round(span, 3), "wall_s": round(wall, 3),
         "jobs_per_s": round(a.jobs / span, 4), "patches_per_s": round(patches / span, 3),
