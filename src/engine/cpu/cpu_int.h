@@ -42,6 +42,9 @@ size_t otf_engine_cpu_ctx_memory_bytes(const struct otf_engine_cpu_ctx *ctx);
 
 /* 1 when this CPU runs oneDNN bf16 natively (AVX512_BF16 or AMX), with a message otherwise. */
 int otf_engine_cpu_has_bf16(char *why, size_t why_len);
+/* 1 when oneDNN runs bf16 on AMX tiles here (else on AVX512_BF16 vectors, which on the CPUs
+ * measured so far gives bf16 about half the speed of fp32, BENCHMARKS.md). */
+int otf_engine_cpu_has_amx(void);
 
 /* Sets the OpenMP thread count of the calling thread (oneDNN reads it at creation and
  * execution); n <= 0 leaves the runtime default. */

@@ -120,6 +120,13 @@ int otf_engine_cpu_has_bf16(char *why, size_t why_len)
     return 0;
 }
 
+int otf_engine_cpu_has_amx(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_amx) ==
+           (unsigned)dnnl_cpu_isa_avx512_core_amx;
+}
+
 /* ---- plan construction ---- */
 
 static struct step *add_step(struct plan *pl, enum step_kind kind, int layer)
