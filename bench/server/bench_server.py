@@ -10,7 +10,8 @@ Measured: wall time from the first submission to the last job's end (jobs/s, pat
 patches the jobs report in jobInfo), each job's latency (endTime - creationTime, as the server
 records them), the worker's own counters from /metrics (batches, micro-batches, model loads and
 evictions, stage seconds), and the peak RSS of otfd + its workers: the sum of each process's
-VmHWM, and the largest sum of VmRSS sampled every 50 ms (the two bound the true joint peak).
+VmHWM, and the largest sum of VmRSS sampled every --rss-every seconds (default 0.25; the two
+bound the true joint peak).
 
 --sequential submits the next job only when the previous one has ended (latency at low load).
 --model2 alternates the jobs between two models (model-switch scenario).
@@ -66,9 +67,10 @@ def children(pid):
 
 
 class RssSampler(threading.Thread):
-    def __init__(self, pid):
+    def __init__(self, pid, every):
         super().__init__(daemon=True)
         self.pid = pid
+        self.every = every
         self.peak_sum_rss = 0
         self.hwm = {}
         self.stop = threading.Event()
@@ -86,7 +88,7 @@ class RssSampler(threading.Thread):
     def run(self):
         while not self.stop.is_set():
             self.sample()
-            time.sleep(0.05)
+            time.sleep(self.every)
 
 
 def metrics(c):
@@ -138,6 +140,9 @@ def main():
     ap.add_argument("--label", default="")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="another otfd setting, e.g. engine.helper_nice=0 (repeatable)")
+    ap.add_argument("--rss-every", type=float, default=0.25,
+                    help="seconds between RSS samples (default 0.25: each sample is CPU taken "
+                         "from the server on these cores; VmHWM gives each process's exact peak)")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="another job parameter, e.g. THRESHOLD=0.99 (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
@@ -152,7 +157,7 @@ def main():
                models=a.models, name="bench")
     srv.start()
     c = srv.client()
-    sampler = RssSampler(srv.proc.pid)
+    sampler = RssSampler(srv.proc.pid, a.rss_every)
     sampler.start()
     ids = []
     try:
