@@ -46,16 +46,21 @@ int http_wait_suspend(struct http_request *r, const char *job_id, enum otf_phase
     return 0;
 }
 
-/* Phase of a job now, or -1 if it is gone. */
-static int current_phase(struct otf_store *st, const char *id)
+/* The phases of every waiting request's job now (-1: gone), in one read of the store. Returns
+ * 0, or -1 when the store could not be read (the waits then go on until the next change or
+ * their timeout). */
+static int current_phases(struct otf_store *st, struct http_waiter *list, size_t n,
+                          const char ***ids, int **phases, size_t *cap)
 {
-    struct otf_job *j = NULL;
-    int p;
-    if (otf_store_get_job(st, id, &j, NULL) != OTF_OK)
-        return -1;
-    p = (int)j->phase;
-    otf_uws_job_free(j);
-    return p;
+    size_t k = 0;
+    if (n > *cap) {
+        *ids = otf_xrealloc(*ids, n * sizeof **ids);
+        *phases = otf_xrealloc(*phases, n * sizeof **phases);
+        *cap = n;
+    }
+    for (struct http_waiter *w = list; w && k < n; w = w->next)
+        (*ids)[k++] = w->job_id;
+    return otf_store_get_phases(st, *ids, k, *phases, NULL) == OTF_OK ? 0 : -1;
 }
 
 static void *wait_main(void *arg)
@@ -64,6 +69,9 @@ static void *wait_main(void *arg)
     struct otf_store *st = NULL;
     struct otf_errbuf eb;
     int64_t last_seq = -1;
+    const char **ids = NULL;
+    int *phases = NULL;
+    size_t cap = 0;
 
     if (otf_store_open(srv->p.store_url, &st, &eb) != OTF_OK)
         otf_log_error("http", "WAIT thread without store (%s): waits end at their timeout", eb.msg);
@@ -71,7 +79,7 @@ static void *wait_main(void *arg)
     while (!srv->stopping) {
         struct timespec ts;
         int64_t now, seq = last_seq;
-        int changed;
+        int changed, have;
         struct http_waiter **pw;
 
         if (!srv->waiters) {
@@ -95,14 +103,16 @@ static void *wait_main(void *arg)
             last_seq = seq;
         }
         now = otf_time_mono_us();
+        /* One read of the store for all the waits: a job that went, or left the phase its
+         * request waits on, releases it. Checked only when something changed. */
+        have = changed && st &&
+               current_phases(st, srv->waiters, srv->n_waiters, &ids, &phases, &cap) == 0;
         pw = &srv->waiters;
-        while (*pw) {
+        for (size_t k = 0; *pw; k++) {
             struct http_waiter *w = *pw;
             int done = now >= w->deadline_mono_us;
-            if (!done && changed && st) {
-                int p = current_phase(st, w->job_id);
-                done = p < 0 || p != (int)w->phase;
-            }
+            if (!done && have)
+                done = phases[k] < 0 || phases[k] != (int)w->phase;
             if (done) {
                 *pw = w->next;
                 srv->n_waiters--;
@@ -121,6 +131,8 @@ static void *wait_main(void *arg)
     }
     pthread_mutex_unlock(&srv->wait_lock);
     otf_store_close(st);
+    free(ids);
+    free(phases);
     return NULL;
 }
 

@@ -220,6 +220,15 @@ void otf_store_ids_free(char **ids, size_t n)
     free(ids);
 }
 
+enum otf_status otf_store_get_phases(struct otf_store *st, const char *const *ids, size_t n,
+                                     int *phases, struct otf_errbuf *eb)
+{
+    OTF_ASSERT(st && (n == 0 || (ids && phases)));
+    if (n == 0)
+        return OTF_OK;
+    return st->ops->get_phases(st, ids, n, phases, eb);
+}
+
 enum otf_status otf_store_change_seq(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb)
 {
     OTF_ASSERT(st && seq);

@@ -158,6 +158,12 @@ enum otf_status otf_store_list_overdue(struct otf_store *st, int64_t now_us, siz
                                        char ***out, size_t *n_out, struct otf_errbuf *eb);
 void otf_store_ids_free(char **ids, size_t n);
 
+/* The phase of each job of `ids` in phases[i] (an enum otf_phase number, -1 when there is no
+ * such job), read in one transaction without loading the jobs: what a WAIT needs to see, for
+ * thousands of waiting requests at a time. */
+enum otf_status otf_store_get_phases(struct otf_store *st, const char *const *ids, size_t n,
+                                     int *phases, struct otf_errbuf *eb);
+
 /* A counter that grows on every change to any job (for WAIT: a cheap "did anything change?"
  * poll that also sees changes made by other processes). */
 enum otf_status otf_store_change_seq(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb);

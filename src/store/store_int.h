@@ -62,6 +62,8 @@ struct otf_store_ops {
                                         char ***out, size_t *n_out, struct otf_errbuf *eb);
     enum otf_status (*list_overdue)(struct otf_store *st, int64_t now_us, size_t max, char ***out,
                                     size_t *n_out, struct otf_errbuf *eb);
+    enum otf_status (*get_phases)(struct otf_store *st, const char *const *ids, size_t n,
+                                  int *phases, struct otf_errbuf *eb);
     enum otf_status (*change_seq)(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb);
 
     /* (optional) Blocks until the change counter differs from `seq` or `timeout_ms` passes,

@@ -45,6 +45,7 @@ enum stmt {
     S_COUNT_ALL,
     S_COUNT_OWNER,
     S_GET_STATE,
+    S_GET_PHASE,
     S_UPDATE_JOB,
     S_DELETE_PARAMS,
     S_DELETE_RESULTS,
@@ -100,6 +101,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_COUNT_OWNER] = "SELECT count(*), coalesce(sum(upload_bytes), 0) FROM jobs"
                       " WHERE owner = ?1 AND ((?2 >> phase) & 1)",
     [S_GET_STATE] = "SELECT phase, worker_id FROM jobs WHERE id = ?1",
+    [S_GET_PHASE] = "SELECT phase FROM jobs WHERE id = ?1",
     [S_UPDATE_JOB] = "UPDATE jobs SET run_id = ?2, exec_duration_s = ?3, destruction_us = ?4,"
                      " upload_bytes = ?5, model = ?6, precision = ?7, seq = ?8 WHERE id = ?1",
     [S_DELETE_PARAMS] = "DELETE FROM params WHERE job_id = ?1",
@@ -1249,6 +1251,31 @@ static enum otf_status sq_list_overdue(struct otf_store *st, int64_t now_us, siz
     return list_ids(sq_of(st), S_OVERDUE, now_us, max, out, n_out, eb);
 }
 
+static enum otf_status sq_get_phases(struct otf_store *st, const char *const *ids, size_t n,
+                                     int *phases, struct otf_errbuf *eb)
+{
+    struct sq *s = sq_of(st);
+    sqlite3_stmt *q = NULL;
+    enum otf_status rc = tx_begin(s, S_BEGIN_READ, eb);
+
+    if (rc != OTF_OK)
+        return rc;
+    rc = prep(s, S_GET_PHASE, &q, eb);
+    for (size_t i = 0; i < n && rc == OTF_OK; i++) {
+        int r;
+        sqlite3_bind_text(q, 1, ids[i], -1, SQLITE_STATIC);
+        r = sqlite3_step(q);
+        if (r == SQLITE_ROW)
+            phases[i] = sqlite3_column_int(q, 0);
+        else if (r == SQLITE_DONE)
+            phases[i] = -1;
+        else
+            rc = SQ_FAIL(s, r, "read phases", eb);
+        done(q);
+    }
+    return tx_end(s, rc, eb);
+}
+
 static enum otf_status sq_change_seq(struct otf_store *st, int64_t *seq, struct otf_errbuf *eb)
 {
     return seq_stmt(sq_of(st), S_GET_SEQ, seq, eb);
@@ -1286,6 +1313,7 @@ static const struct otf_store_ops sqlite_ops = {
     .queue_summary = sq_queue_summary,
     .list_destroyable = sq_list_destroyable,
     .list_overdue = sq_list_overdue,
+    .get_phases = sq_get_phases,
     .change_seq = sq_change_seq,
     .wait_change = NULL, /* polled by store.c: SQLite has no cross-process notification */
 };

@@ -1059,6 +1059,33 @@ static void t_reaper(void **state)
 
 /* ---- contract: change counter, persistence, handles ---- */
 
+/* Phases of many jobs in one read, -1 for ids that name no job (what WAIT polls). */
+static void t_get_phases(void **state)
+{
+    struct fx *f = *state;
+    const char *ids[4] = {"ph1", "nope", "ph2", "ph1"};
+    int phases[4] = {7, 7, 7, 7};
+    int64_t s0;
+
+    put(f->st, mk("ph1", "u", OTF_PHASE_PENDING, 1000, "demo", NULL));
+    put(f->st, mk("ph2", "u", OTF_PHASE_PENDING, 1001, "demo", NULL));
+    assert_int_equal(
+        otf_store_set_phase(f->st, "ph2", BIT(OTF_PHASE_PENDING), QUEUED, NULL, NULL, NULL),
+        OTF_OK);
+    s0 = seq_of(f->st);
+    assert_int_equal(otf_store_get_phases(f->st, ids, 4, phases, NULL), OTF_OK);
+    assert_int_equal(phases[0], OTF_PHASE_PENDING);
+    assert_int_equal(phases[1], -1);
+    assert_int_equal(phases[2], OTF_PHASE_QUEUED);
+    assert_int_equal(phases[3], OTF_PHASE_PENDING);
+    assert_int_equal(seq_of(f->st), s0); /* a read */
+    assert_int_equal(otf_store_delete_job(f->st, "ph1", NULL), OTF_OK);
+    assert_int_equal(otf_store_get_phases(f->st, ids, 4, phases, NULL), OTF_OK);
+    assert_int_equal(phases[0], -1);
+    assert_int_equal(phases[2], OTF_PHASE_QUEUED);
+    assert_int_equal(otf_store_get_phases(f->st, NULL, 0, NULL, NULL), OTF_OK);
+}
+
 static void t_change_seq(void **state)
 {
     struct fx *f = *state;
@@ -1444,7 +1471,7 @@ int main(int argc, char **argv)
         T(t_claim_job_ids), T(t_release_worker),   T(t_concurrent_claims),
         T(t_lease_expiry),  T(t_renew_lease),      T(t_progress_finish),
         T(t_queue_summary), T(t_reaper),           T(t_change_seq),
-        T(t_wait_change),   T(t_persistence),
+        T(t_get_phases),    T(t_wait_change),      T(t_persistence),
 #undef T
     };
     const struct CMUnitTest sqlite_only[] = {
