@@ -102,6 +102,17 @@ enum otf_status otf_random_id(char *out, size_t len)
     return OTF_OK;
 }
 
+/* Copies the `len` characters at p into buf as snprintf would (truncated, NUL-terminated). */
+static int fmt_out(char *buf, size_t cap, const char *p, int len)
+{
+    if (cap > 0) {
+        size_t k = (size_t)len < cap ? (size_t)len : cap - 1;
+        memcpy(buf, p, k);
+        buf[k] = '\0';
+    }
+    return len;
+}
+
 int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals)
 {
     static const double p10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
@@ -110,7 +121,6 @@ int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals)
     char tmp[48], *p = tmp + sizeof tmp;
     double a, r, fl, fr;
     uint64_t n, ip, fp;
-    int len;
 
     if (decimals < 0 || decimals > 9 || !(fabs(v) < 1e15 / p10[decimals]))
         return snprintf(buf, cap, "%.*f", decimals, v);
@@ -133,24 +143,7 @@ int otf_fmt_fixed(char *buf, size_t cap, double v, int decimals)
     } while (ip);
     if (signbit(v))
         *--p = '-'; /* as printf: -0.000 for a negative value that rounds to zero */
-    len = (int)(tmp + sizeof tmp - p);
-    if (cap > 0) {
-        size_t k = (size_t)len < cap ? (size_t)len : cap - 1;
-        memcpy(buf, p, k);
-        buf[k] = '\0';
-    }
-    return len;
-}
-
-/* Copies the `len` characters at p into buf as snprintf would (truncated, NUL-terminated). */
-static int fmt_out(char *buf, size_t cap, const char *p, int len)
-{
-    if (cap > 0) {
-        size_t k = (size_t)len < cap ? (size_t)len : cap - 1;
-        memcpy(buf, p, k);
-        buf[k] = '\0';
-    }
-    return len;
+    return fmt_out(buf, cap, p, (int)(tmp + sizeof tmp - p));
 }
 
 int otf_fmt_general(char *buf, size_t cap, double v, int digits)

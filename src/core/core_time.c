@@ -6,34 +6,33 @@
 
 #include "core/core.h"
 
-int64_t otf_time_now_us(void)
+/* Microseconds on `clock` (0 when the clock cannot be read). */
+static int64_t clock_us(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_gettime(clock, &ts) != 0)
+        return 0;
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t otf_time_now_us(void)
+{
+    return clock_us(CLOCK_REALTIME);
 }
 
 int64_t otf_time_mono_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_us(CLOCK_MONOTONIC);
 }
 
 int64_t otf_time_thread_cpu_us(void)
 {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_us(CLOCK_THREAD_CPUTIME_ID);
 }
 
 int64_t otf_time_process_cpu_us(void)
 {
-    struct timespec ts;
-    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_us(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 void otf_time_format_iso(int64_t t_us, char *out)

@@ -208,7 +208,8 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
     const double reach = detect_reach_factor(&lv, 1) * (1.0 + 1e-9);
     unsigned char *drop = otf_xcalloc(c->n_rows ? c->n_rows : 1, 1);
     size_t base = 0;
-    /* centre and half-diagonal of every box, at its patch's offset in `base` order */
+    /* centre and half-diagonal of every box; first[p]: where patch p's boxes start, here and
+     * in `drop` */
     double *geo = otf_xmalloc((c->n_rows ? c->n_rows : 1) * 3 * sizeof(*geo));
     size_t *first = otf_xmalloc((size_t)c->n_patches * sizeof(*first));
 
@@ -224,9 +225,9 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
         }
         base += pb->n;
     }
-    base = 0;
     for (int64_t p = 0; p < c->n_patches; p++) {
         const struct patch_boxes *pb = &c->patches[p];
+        const size_t base_p = first[p];
         int64_t px = p % g->nx, py = p / g->nx, x0, y0;
         otf_detect_patch_origin(g, p, &x0, &y0);
         for (size_t i = 0; i < pb->n; i++) {
@@ -242,7 +243,7 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
                     if ((dx == 0 && dy == 0) || qx < 0 || qy < 0 || qx >= g->nx || qy >= g->ny)
                         continue;
                     const struct patch_boxes *qb = &c->patches[qy * g->nx + qx];
-                    const double *bg = geo + 3 * (base + i);
+                    const double *bg = geo + 3 * (base_p + i);
                     const double *qg = geo + 3 * first[qy * g->nx + qx];
                     for (size_t j = 0; j < qb->n && !found; j++) {
                         const struct otf_detect_box *o = &qb->b[j];
@@ -257,9 +258,8 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
                             found = 1;
                     }
                 }
-            drop[base + i] = (unsigned char)found;
+            drop[base_p + i] = (unsigned char)found;
         }
-        base += pb->n;
     }
     free(geo);
     free(first);

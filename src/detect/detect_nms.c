@@ -84,37 +84,34 @@ double detect_reach_factor(const struct otf_detect_level *levels, size_t n_level
 }
 
 /* Order of the boxes by objectness, highest first, ties in index order (the box np.argmax
- * picks first): a stable LSD radix sort on the float's bits made monotonic, 8 bits a pass,
- * skipping the passes where every key has the same digit (objectness shares its top bits). */
-static void order_by_obj(const struct otf_detect_box *boxes, size_t n, uint32_t *order,
-                         uint32_t *key, uint32_t *tmp_o, uint32_t *tmp_k)
+ * picks first): keys hold the float's bits made monotonic (descending) above the index, and a
+ * stable LSD radix sort on those upper 32 bits, 8 a pass, skips the passes where every key has
+ * the same digit (objectness shares its top bits). keys[a] & 0xffffffff is then the index of
+ * the a-th box; `tmp` is scratch of n keys. */
+static void order_by_obj(const struct otf_detect_box *boxes, size_t n, uint64_t *keys,
+                         uint64_t *tmp)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         float f = boxes[i].obj;
         memcpy(&u, &f, sizeof u);
         u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending with the value */
-        key[i] = ~u;                                    /* descending */
-        order[i] = (uint32_t)i;
+        keys[i] = (uint64_t)~u << 32 | (uint64_t)i;     /* descending */
     }
-    for (int shift = 0; shift < 32; shift += 8) {
+    for (int shift = 32; shift < 64; shift += 8) {
         size_t count[256] = {0}, pos[256];
         size_t acc = 0;
         for (size_t i = 0; i < n; i++)
-            count[key[i] >> shift & 0xff]++;
-        if (count[key[0] >> shift & 0xff] == n)
+            count[keys[i] >> shift & 0xff]++;
+        if (count[keys[0] >> shift & 0xff] == n)
             continue; /* one digit: the pass would change nothing */
         for (int d = 0; d < 256; d++) {
             pos[d] = acc;
             acc += count[d];
         }
-        for (size_t i = 0; i < n; i++) {
-            size_t at = pos[key[i] >> shift & 0xff]++;
-            tmp_k[at] = key[i];
-            tmp_o[at] = order[i];
-        }
-        memcpy(key, tmp_k, n * sizeof *key);
-        memcpy(order, tmp_o, n * sizeof *order);
+        for (size_t i = 0; i < n; i++)
+            tmp[pos[keys[i] >> shift & 0xff]++] = keys[i];
+        memcpy(keys, tmp, n * sizeof *keys);
     }
 }
 
@@ -122,7 +119,7 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
                             const struct otf_detect_level *levels, size_t n_levels)
 {
     struct nbox *nb;
-    uint32_t *order, *key, *tmp_o, *tmp_k;
+    uint64_t *keys, *tmp_k;
     unsigned char *dead;
     size_t *head = NULL, *next = NULL, *cell = NULL;
     struct otf_detect_box *tmp;
@@ -137,9 +134,7 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
     if (n == 0)
         return 0;
     OTF_ASSERT(n <= UINT32_MAX); /* one patch's candidates: grid cells x boxes per cell */
-    order = otf_xmalloc(n * sizeof(*order));
-    key = otf_xmalloc(n * sizeof(*key));
-    tmp_o = otf_xmalloc(n * sizeof(*tmp_o));
+    keys = otf_xmalloc(n * sizeof(*keys));
     tmp_k = otf_xmalloc(n * sizeof(*tmp_k));
     nb = otf_xmalloc(n * sizeof(*nb));
     dead = otf_xcalloc(n, 1);
@@ -147,12 +142,13 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
     /* Visiting boxes by decreasing objectness is CIANNA's repeated argmax over the survivors:
      * a suppressed box is never picked, and every pick is the best box still alive. From here
      * on a box is known by its place a in that order. */
-    order_by_obj(boxes, n, order, key, tmp_o, tmp_k);
+    order_by_obj(boxes, n, keys, tmp_k);
     for (size_t a = 0; a < n; a++) {
-        const struct otf_detect_box *b = &boxes[order[a]];
+        const uint32_t src = (uint32_t)keys[a];
+        const struct otf_detect_box *b = &boxes[src];
         double cx = (b->xmin + b->xmax) * 0.5, cy = (b->ymin + b->ymax) * 0.5;
         double w = b->xmax - b->xmin, h = b->ymax - b->ymin, hd = 0.5 * sqrt(w * w + h * h);
-        nb[a] = (struct nbox){b->xmin, b->ymin, b->xmax, b->ymax, b->obj, order[a]};
+        nb[a] = (struct nbox){b->xmin, b->ymin, b->xmax, b->ymax, b->obj, src};
         hd_max = hd > hd_max ? hd : hd_max;
         xlo = cx < xlo ? cx : xlo;
         xhi = cx > xhi ? cx : xhi;
@@ -207,9 +203,7 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
                         dead[j] = 1;
     }
     memcpy(boxes, tmp, n_keep * sizeof(*tmp));
-    free(order);
-    free(key);
-    free(tmp_o);
+    free(keys);
     free(tmp_k);
     free(nb);
     free(dead);
