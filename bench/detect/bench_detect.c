@@ -484,6 +484,8 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "patches") == 0)
         return patches(argc - 2, argv + 2);
     fprintf(stderr, "usage: bench_detect field OUT.fits N [SEED] | run --model DIR --image F "
-                    "[--backend B] [--batch N] [--threads N] [--patch P --overlap O]\n");
+                    "[--backend B] [--batch N] [--threads N] [--precision P] [--patch P "
+                    "--overlap O] [--obj-threshold T] [--post N] [--outputs N] | patches --model "
+                    "DIR --image F --out P.f32\n");
     return 2;
 }

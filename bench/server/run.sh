@@ -3,7 +3,7 @@
 # this machine, SDC1 architecture with random weights at 256^2 patches, synthetic 1024^2 images,
 # against the engine alone (bench_engine) on the same number of patches in the same run.
 #
-#   bench/server/run.sh [BUILD_DIR (Release, with otfd and bench_engine)]
+#   bench/server/run.sh [BUILD_DIR (Release, with otfd, bench_engine and bench_detect)]
 #
 # Environment: PRECS="BF16 FP32" (precisions of the 16-job headline; the other scenarios run in
 # the first one), REPS (headline repetitions, default 3), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
