@@ -617,10 +617,17 @@ class DurabilityTest(BatchingCase):
         img = self.image(768)
         ids = self.submit_many(c, 8, image=img)
 
-        def executing():
-            return any(self.info(c, j)["phase"] == "EXECUTING" for j in ids)
-        self.wait_for("a batch to run", executing, srv=srv)
-        time.sleep(0.5)
+        def mid_job():
+            # a job with some of its patches done and not all: the kill cannot miss it (the
+            # gap between two batches, or a batch ending during a fixed sleep, could)
+            for j in ids:
+                d = self.info(c, j)
+                info = d["jobInfo"]
+                done, total = info.get("patchesDone", 0), info.get("patchesTotal", 0)
+                if d["phase"] == "EXECUTING" and 0 < done < total:
+                    return True
+            return False
+        self.wait_for("a job half-way through its patches", mid_job, srv=srv, period=0.02)
         old = srv.workers()
         self.assertEqual(len(old), 1, old)
         srv.otfd.kill9()
