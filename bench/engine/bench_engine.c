@@ -5,7 +5,7 @@
  *
  *   bench_engine --model sdc1.dat --size 256 --batch 8 --precision fp32 [--reps 10]
  *                [--threads 2] [--backend cpu] [--input in.f32 --output out.f32]
- *                [--stage raw|activated|decoded]
+ *                [--stage raw|activated|decoded] [--winograd 0|1]
  *   bench_engine --peak [--threads 2]        (matmul peak only)
  */
 #include <math.h>
@@ -89,14 +89,14 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_engine --model PATH [--size N] [--batch N] [--precision "
                     "fp32|bf16] [--reps N] [--threads N] [--backend NAME] [--input F --output "
-                    "F] [--stage raw|activated|decoded] | --peak [--threads N]\n");
+                    "F] [--stage raw|activated|decoded] [--winograd 0|1] | --peak [--threads N]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *model = NULL, *backend = "cpu", *in_path = NULL, *out_path = NULL;
     const char *prec_s = "fp32", *stage_s = "raw";
-    int size = 256, batch = 8, reps = 10, threads = 2, peak_only = 0;
+    int size = 256, batch = 8, reps = 10, threads = 2, peak_only = 0, winograd = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--peak") == 0) {
@@ -128,6 +128,8 @@ int main(int argc, char **argv)
             out_path = v;
         else if (strcmp(a, "--stage") == 0)
             stage_s = v;
+        else if (strcmp(a, "--winograd") == 0)
+            winograd = atoi(v);
         else {
             usage();
             return 2;
@@ -175,6 +177,7 @@ int main(int argc, char **argv)
     p.in_w = p.in_h = size;
     p.n_threads = threads;
     p.input_bias = 0.1f;
+    p.winograd = winograd;
     int64_t t0 = otf_time_mono_us();
     if (otf_engine_new(net, &p, &eng, &eb) != OTF_OK) {
         fprintf(stderr, "bench_engine: %s\n", eb.msg);
@@ -240,12 +243,13 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"backend\": \"%s\", \"precision\": \"%s\", \"size\": %d, \"batch\": %d, "
-           "\"threads\": %d, \"reps\": %d, \"gflop_per_patch\": %.3f, \"prepare_ms\": %.1f, "
+           "\"threads\": %d, \"winograd_layers\": %d, \"reps\": %d, \"gflop_per_patch\": %.3f, "
+           "\"prepare_ms\": %.1f, "
            "\"ms_per_batch_median\": %.3f, \"ms_per_patch_median\": %.3f, "
            "\"ms_per_patch_best\": %.3f, \"gflops\": %.1f, \"engine_mib\": %.1f, "
            "\"peak_rss_mib\": %.1f}\n",
-           backend, prec_s, size, batch, threads, reps, gflop, prepare_ms, med, med / batch,
-           best / batch, gflop * batch / (med / 1e3),
+           backend, prec_s, size, batch, threads, otf_engine_winograd_layers(eng), reps, gflop,
+           prepare_ms, med, med / batch, best / batch, gflop * batch / (med / 1e3),
            (double)otf_engine_memory_bytes(eng) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
     rc = 0;
 out:

@@ -61,6 +61,7 @@ struct otf_engine_settings {
     char *backend;   /* engine.backend: reference | cpu | cuda | auto */
     int threads;     /* engine.threads (0 = all cores) */
     int helper_nice; /* engine.helper_nice: nice value of the reader and finisher threads */
+    int winograd;    /* engine.winograd: 1 = Winograd for wide 3x3 fp32 convolutions */
 };
 
 struct otf_config {

@@ -42,6 +42,7 @@ struct otf_engine_prepare_params {
     enum otf_engine_precision precision;  /* one the backend said it supports */
     int n_threads;                        /* >= 1 */
     float input_bias;                     /* bias value of layer 0 (CIANNA init bias) */
+    int winograd; /* 1: Winograd for the 3x3 fp32 convolutions where the backend has it */
 };
 
 struct otf_engine_backend {
@@ -69,6 +70,9 @@ struct otf_engine_backend {
 
     /* (optional) bytes held by the state (weights copies, activations, scratch). */
     size_t (*memory_bytes)(const void *state);
+
+    /* (optional) layers that run as Winograd convolutions (p->winograd asked for them). */
+    int (*winograd_layers)(const void *state);
 };
 
 /* ---- helpers shared by backends (library otf_engine_common; plain C, thread-safe) ---- */

@@ -31,6 +31,7 @@ void otf_engine_params_init(struct otf_engine_params *p)
     p->in_d = 1;
     p->n_threads = 0;
     p->input_bias = 0.1f;
+    p->winograd = 1;
     p->n_layers = 0;
 }
 
@@ -127,6 +128,7 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
     pp.precision = e->p.precision;
     pp.n_threads = e->p.n_threads;
     pp.input_bias = e->p.input_bias;
+    pp.winograd = e->p.winograd;
     rc = be->prepare(&pp, &e->state, eb);
     if (rc != OTF_OK && eb)
         otf_errbuf_prefix(eb, "backend %s", be->name);
@@ -181,6 +183,11 @@ struct otf_model_shape otf_engine_output_shape(const struct otf_engine *eng)
 const char *otf_engine_backend_name(const struct otf_engine *eng)
 {
     return eng->be->name;
+}
+
+int otf_engine_winograd_layers(const struct otf_engine *eng)
+{
+    return eng->be->winograd_layers ? eng->be->winograd_layers(eng->state) : 0;
 }
 
 size_t otf_engine_memory_bytes(const struct otf_engine *eng)

@@ -35,6 +35,9 @@ struct otf_engine_params {
     float input_bias;                    /* CIANNA init bias for layer 0 (default 0.1) */
     size_t n_layers;                     /* run only the first n layers (0 = all), like
                                             CIANNA's load(nb_layers=n) */
+    int winograd;                        /* 1 (default): Winograd F(4x4,3x3) for the wide 3x3
+                                            stride-1 fp32 convolutions where the backend has it;
+                                            0: direct only (docs/internals/engine-cpu.md) */
 };
 
 /* Fills `p` with the defaults above. */
@@ -63,6 +66,9 @@ struct otf_model_shape otf_engine_output_shape(const struct otf_engine *eng);
 const char *otf_engine_backend_name(const struct otf_engine *eng);
 /* Bytes held by the backend state (0 when the backend does not say). */
 size_t otf_engine_memory_bytes(const struct otf_engine *eng);
+
+/* Layers that run as Winograd convolutions (0 unless p.winograd and the backend has them). */
+int otf_engine_winograd_layers(const struct otf_engine *eng);
 
 /* Frees the engine and its backend state; NULL is a no-op. */
 void otf_engine_free(struct otf_engine *eng);

@@ -44,6 +44,7 @@ struct otf_formats_run_info {
     const char *hdu;          /* HDU actually read, e.g. "0" */
     const char *backend;      /* engine backend that ran, e.g. "cpu" */
     const char *precision;    /* "fp32", "bf16", ... */
+    int winograd_layers;      /* convolutions run as Winograd (0 = all direct) */
     const char *software;     /* e.g. "otf 0.1.0" (required) */
     const char *id_base;      /* URI prefix of PROV identifiers (e.g. the jobs URL + '/');
                                  NULL = "urn:otf:" */

@@ -91,6 +91,8 @@ enum otf_status otf_formats_write_prov_json(FILE *f, const struct otf_detect_cat
         json_object_set_new(a, "otf:backend", json_string(info->backend));
     if (info->precision)
         json_object_set_new(a, "otf:precision", json_string(info->precision));
+    if (info->winograd_layers > 0)
+        json_object_set_new(a, "otf:winograd_layers", json_integer(info->winograd_layers));
     for (size_t i = 0; i < info->n_params; i++) {
         char key[96];
         local_name(key, sizeof(key), "otf:param_", info->params[i].name);
@@ -185,6 +187,8 @@ enum otf_status otf_formats_write_prov_n(FILE *f, const struct otf_detect_catalo
         fprintf(f, ", otf:backend=\"%s\"", info->backend);
     if (info->precision)
         fprintf(f, ", otf:precision=\"%s\"", info->precision);
+    if (info->winograd_layers > 0)
+        fprintf(f, ", otf:winograd_layers=%d", info->winograd_layers);
     if (info->batch_id) {
         fprintf(f, ", otf:batch_id=");
         pn_str(f, info->batch_id);

@@ -34,6 +34,7 @@ struct otf_worker_params {
     int64_t lease_ms;       /* claim lease; renewed every lease_ms/3 */
     int progress_ms;        /* smallest interval between progress updates (and abort checks) */
     int helper_nice;        /* nice value of the reader and finisher threads (0 = unchanged) */
+    int winograd;           /* engine: Winograd for wide 3x3 fp32 convolutions (default 1) */
     const char *stats_path; /* shared counters file (NULL = none) */
 };
 

@@ -79,6 +79,7 @@ static enum otf_status load(const struct otf_worker_params *p, const char *model
     ep.in_h = m->dcfg.patch_h;
     ep.in_d = 1;
     ep.n_threads = p->threads;
+    ep.winograd = p->winograd;
     ep.input_bias = m->manifest->input_bias;
     if (otf_engine_precision_parse(precision, &ep.precision) != OTF_OK)
         rc = OTF_FAIL(eb, OTF_E_INVAL, "unknown precision '%s'", precision);

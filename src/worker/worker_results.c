@@ -100,6 +100,7 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     info.input_sha256 = w->image_sha256;
     info.hdu = hdu;
     info.backend = otf_engine_backend_name(m->engine);
+    info.winograd_layers = otf_engine_winograd_layers(m->engine);
     info.precision = m->precision;
     info.software = "otfd " OTF_VERSION_STRING;
     info.start_us = w->started_us;

@@ -761,6 +761,7 @@ static void run_local(struct sub_job *s)
         info.input_name = base;
         info.hdu = hdu_txt;
         info.backend = otf_engine_backend_name(eng);
+        info.winograd_layers = otf_engine_winograd_layers(eng);
         info.precision = otf_engine_precision_name(prec);
         info.software = software;
         info.start_us = t0;

@@ -39,6 +39,8 @@ static void usage_detect(FILE *f)
             "      --backend auto|cpu|reference   engine backend (default auto)\n"
             "      --batch N           patches per forward pass (default 4)\n"
             "      --threads N         CPU threads (default: all)\n"
+            "      --direct            direct convolutions only (default: Winograd for the wide\n"
+            "                          3x3 fp32 ones, faster, within 3e-6 of direct)\n"
             "  -q, --quiet             no progress bar and no summary\n"
             "  -h, --help              this help\n\n"
             "Exit status: 0 success, 1 failure, 2 usage error.\n");
@@ -193,6 +195,7 @@ enum {
     OPT_BATCH,
     OPT_THREADS,
     OPT_STRETCH,
+    OPT_DIRECT,
 };
 
 int otf_cli_detect(int argc, char **argv)
@@ -215,6 +218,7 @@ int otf_cli_detect(int argc, char **argv)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"stretch", required_argument, NULL, OPT_STRETCH},
+        {"direct", no_argument, NULL, OPT_DIRECT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -225,7 +229,7 @@ int otf_cli_detect(int argc, char **argv)
     char *model_dir = NULL, *out_default = NULL, *prov_n = NULL;
     int64_t roi[4];
     int has_roi = 0, has_ra = 0, has_dec = 0, has_size = 0, binary2 = 0, quiet = 0;
-    int batch = 4, threads = 0;
+    int batch = 4, threads = 0, direct = 0;
     double ra = 0, dec = 0, size = 0;
     struct otf_formats_png_params png;
     struct otf_errbuf eb = {0};
@@ -301,6 +305,9 @@ int otf_cli_detect(int argc, char **argv)
             break;
         case OPT_BINARY2:
             binary2 = 1;
+            break;
+        case OPT_DIRECT:
+            direct = 1;
             break;
         case OPT_BATCH:
         case OPT_THREADS: {
@@ -428,6 +435,7 @@ int otf_cli_detect(int argc, char **argv)
         ep.in_d = 1;
         ep.n_threads = threads;
         ep.input_bias = man->input_bias;
+        ep.winograd = !direct;
         rc = otf_engine_new(net, &ep, &eng, &eb);
         if (rc != OTF_OK) {
             fprintf(stderr, "otf detect: engine: %s\n", eb.msg);
@@ -504,6 +512,7 @@ int otf_cli_detect(int argc, char **argv)
         info.input_sha256 = in_sha;
         info.hdu = hdu_txt;
         info.backend = otf_engine_backend_name(eng);
+        info.winograd_layers = otf_engine_winograd_layers(eng);
         info.precision = otf_engine_precision_name(prec);
         info.software = software;
         info.start_us = t_start;

@@ -47,6 +47,11 @@ static void cpu_free(void *state)
     otf_engine_cpu_ctx_free(state);
 }
 
+static int cpu_winograd_layers(const void *state)
+{
+    return otf_engine_cpu_ctx_winograd_layers(state);
+}
+
 static size_t cpu_memory_bytes(const void *state)
 {
     return otf_engine_cpu_ctx_memory_bytes(state);
@@ -61,4 +66,5 @@ const struct otf_engine_backend otf_engine_backend_cpu = {
     .forward = cpu_forward,
     .free = cpu_free,
     .memory_bytes = cpu_memory_bytes,
+    .winograd_layers = cpu_winograd_layers,
 };

@@ -39,6 +39,7 @@ enum otf_status otf_engine_cpu_ctx_forward(struct otf_engine_cpu_ctx *ctx, const
 
 /* Bytes held: weights copies, arena, scratchpad. */
 size_t otf_engine_cpu_ctx_memory_bytes(const struct otf_engine_cpu_ctx *ctx);
+int otf_engine_cpu_ctx_winograd_layers(const struct otf_engine_cpu_ctx *ctx);
 
 /* 1 when this CPU runs oneDNN bf16 natively (AVX512_BF16 or AMX), with a message otherwise. */
 int otf_engine_cpu_has_bf16(char *why, size_t why_len);

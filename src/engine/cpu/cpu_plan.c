@@ -65,6 +65,7 @@ struct layer_prep {
 struct plan {
     int n;        /* batch */
     int last_raw; /* last layer without activation */
+    int n_wino;   /* convolutions run as Winograd */
     struct step *steps;
     size_t n_steps, cap;
     size_t need[3]; /* bytes: A, B, scratchpad */
@@ -72,7 +73,8 @@ struct plan {
     unsigned long last_use;
 };
 
-#define MAX_PLANS 6
+#define MAX_PLANS         6
+#define WINO_MIN_CHANNELS 64 /* narrower 3x3 convolutions stay direct (faster here) */
 
 struct otf_engine_cpu_ctx {
     struct otf_engine_prepare_params p;
@@ -555,10 +557,37 @@ static enum otf_status build_conv(struct otf_engine_cpu_ctx *ctx, struct plan *p
     DN(dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dt, dnnl_format_tag_any), "md");
     DN(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a), "md");
     DN(dnnl_memory_desc_init_by_tag(&dmd, 4, dd, odt, dnnl_format_tag_any), "md");
+    /* Winograd F(4x4, 3x3) when asked for: fp32 only, 3x3 stride 1, wide layers (below 64
+     * channels it was slower than direct here), and without oneDNN post-ops (its Winograd
+     * kernel takes none), so a leaky ReLU follows as an in-place eltwise primitive. */
+    int wino = 0;
+    if (ctx->p.winograd && !ctx->is_bf16 && !last && fh == 3 && fw == 3 && sh == 1 && sw == 1 &&
+        C >= WINO_MIN_CHANNELS && F >= WINO_MIN_CHANNELS &&
+        (ap == ACT_NONE || ap == ACT_POSTOP_RELU_FIX)) {
+        dnnl_convolution_desc_t cd;
+        dnnl_primitive_attr_t wattr = NULL;
+        DN(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dt, dnnl_format_tag_any), "md");
+        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
+                                              dnnl_convolution_winograd, &smd, &wmd, &bmd, &dmd,
+                                              strides, pl_, pr),
+           "convolution_desc");
+        rc = make_attr(&wattr, NULL, eb);
+        if (rc != OTF_OK)
+            goto out;
+        if (dnnl_primitive_desc_create(&pd, &cd, wattr, ctx->eng, NULL) == dnnl_success &&
+            !impl_is_ref(pd)) {
+            wino = 1;
+            pl->n_wino++;
+        } else {
+            dnnl_primitive_desc_destroy(pd);
+            pd = NULL;
+        }
+        dnnl_primitive_attr_destroy(wattr);
+    }
     /* Source layout: oneDNN's choice (format_tag_any), which chains without reorders since
      * every conv then picks the layout its neighbours picked; the tensor's current layout is
      * kept only when oneDNN would pick a reference kernel for "any". */
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 2 && !wino; attempt++) {
         dnnl_convolution_desc_t cd;
         if (attempt == 0) {
             DN(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dt, dnnl_format_tag_any), "md");
@@ -609,6 +638,29 @@ static enum otf_status build_conv(struct otf_engine_cpu_ctx *ctx, struct plan *p
         goto out;
     *cur_md = qd_copy;
     *cur_buf = ob;
+    if (wino && ap == ACT_POSTOP_RELU_FIX) {
+        dnnl_eltwise_desc_t ed;
+        dnnl_primitive_attr_t eattr = NULL;
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+        DN(dnnl_eltwise_forward_desc_init(&ed, dnnl_forward_inference, dnnl_eltwise_relu, cur_md,
+                                          L->activ.relu_leak, 0.0f),
+           "eltwise_desc");
+        rc = make_attr(&eattr, NULL, eb);
+        if (rc != OTF_OK)
+            goto out;
+        if (dnnl_primitive_desc_create(&pd, &ed, eattr, ctx->eng, NULL) != dnnl_success)
+            rc = OTF_FAIL(eb, OTF_E_BACKEND, "layer %d: no oneDNN leaky ReLU after Winograd", li);
+        dnnl_primitive_attr_destroy(eattr);
+        if (rc == OTF_OK)
+            rc = add_prim(ctx, pl, li, pd, &s, eb);
+        if (rc == OTF_OK)
+            rc = add_arg(ctx, pl, s, DNNL_ARG_SRC, cur_md, *cur_buf, eb);
+        if (rc == OTF_OK)
+            rc = add_arg(ctx, pl, s, DNNL_ARG_DST, cur_md, *cur_buf, eb);
+        if (rc != OTF_OK)
+            goto out;
+    }
     add_act_steps(pl, li, &L->activ, ap, cur_md, *cur_buf);
 out:
     dnnl_primitive_desc_destroy(pd);
@@ -1140,8 +1192,8 @@ static enum otf_status get_plan(struct otf_engine_cpu_ctx *ctx, int n, int raw, 
         return rc;
     }
     drop_user_weights(ctx);
-    otf_log_debug(MOD, "plan batch=%d raw=%d steps=%zu built in %.1f ms", n, raw, pl->n_steps,
-                  (double)(otf_time_mono_us() - t0) / 1e3);
+    otf_log_debug(MOD, "plan batch=%d raw=%d steps=%zu winograd=%d built in %.1f ms", n, raw,
+                  pl->n_steps, pl->n_wino, (double)(otf_time_mono_us() - t0) / 1e3);
     pl->last_use = ++ctx->use_clock;
     ctx->plans[slot] = pl;
     *out = pl;
@@ -1191,6 +1243,11 @@ enum otf_status otf_engine_cpu_ctx_new(const struct otf_engine_prepare_params *p
 out:
     otf_engine_cpu_ctx_free(ctx);
     return rc;
+}
+
+int otf_engine_cpu_ctx_winograd_layers(const struct otf_engine_cpu_ctx *ctx)
+{
+    return ctx->plans[0] ? ctx->plans[0]->n_wino : 0; /* slot 0: the batch_max plan */
 }
 
 size_t otf_engine_cpu_ctx_memory_bytes(const struct otf_engine_cpu_ctx *ctx)

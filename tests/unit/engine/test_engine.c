@@ -68,6 +68,9 @@ static void compare(const char *what, const float *out, const float *ref, size_t
                  (double)out[at], (double)ref[at]);
 }
 
+static int run_winograd = 1;       /* engine parameter of the next run() calls */
+static int run_winograd_seen = -1; /* what the engine of the last run() reported */
+
 /* Runs `net` on `n_img` images with backend `be`, batches of batch_max (the last partial). */
 static float *run(const struct otf_engine_backend *be, const struct otf_model_net *net,
                   size_t n_layers, int w, int h, float bias, int batch_max, const float *in,
@@ -81,6 +84,7 @@ static float *run(const struct otf_engine_backend *be, const struct otf_model_ne
 
     otf_engine_params_init(&p);
     p.backend = be->name;
+    p.winograd = run_winograd;
     p.batch_max = batch_max;
     p.in_w = w;
     p.in_h = h;
@@ -91,6 +95,7 @@ static float *run(const struct otf_engine_backend *be, const struct otf_model_ne
         fail_msg("%s: engine_new: %s", be->name, eb.msg);
     isz = otf_engine_input_size(eng);
     osz = otf_engine_output_size(eng);
+    run_winograd_seen = otf_engine_winograd_layers(eng);
     out = malloc((size_t)n_img * osz * sizeof(float));
     assert_non_null(out);
     for (int b = 0; b < n_img; b += batch_max) {
@@ -426,6 +431,60 @@ static void test_random_nets(void **st)
         }
 }
 
+/* Winograd convolutions (cpu backend, fp32, 3x3 stride 1, >= 64 channels): the same outputs as
+ * the double-precision reference backend and as direct convolutions, within the CIANNA
+ * tolerance, on odd sizes (partial 4x4 tiles), with a fused-then-split leaky ReLU, a linear
+ * layer and a batch that does not fill batch_max. */
+static void test_winograd(void **st)
+{
+    const struct otf_engine_backend *cpu = otf_engine_backend_find("cpu"), *ref;
+    const int w = 23, h = 18, n_img = 3;
+    struct cb b, r = {.rng = 11};
+    struct otf_model_net *net;
+    size_t isz = (size_t)w * h, osz;
+    float *in, *want, *direct, *one, *two;
+    int n_wino;
+
+    (void)st;
+    if (!cpu) {
+        print_message("no cpu backend in this build: nothing to check\n");
+        return;
+    }
+    ref = otf_engine_backend_find("reference");
+    assert_non_null(ref);
+    cb_begin(&b, w, h, 1, 1, 4242);
+    cb_conv2(&b, 64, 3, 1, 1, 0, 0.1f, "RELU_S800.00_L0.05");
+    cb_conv2(&b, 64, 3, 1, 1, 0, 0.1f, "RELU_S800.00_L0.05"); /* Winograd + leaky ReLU */
+    cb_conv2(&b, 72, 3, 1, 1, 0, 0.1f, "LIN");                /* Winograd, no activation */
+    cb_conv2(&b, 5, 1, 1, 0, 0, 0.1f, "LIN");
+    net = from_cb(&b);
+    in = malloc((size_t)n_img * isz * sizeof(float));
+    assert_non_null(in);
+    for (size_t i = 0; i < (size_t)n_img * isz; i++)
+        in[i] = cb_rand(&r);
+
+    want = run(ref, net, 0, w, h, 0.1f, 1, in, n_img, OTF_ENGINE_STAGE_ACTIVATED, &osz);
+    run_winograd = 0;
+    direct = run(cpu, net, 0, w, h, 0.1f, 2, in, n_img, OTF_ENGINE_STAGE_ACTIVATED, &osz);
+    assert_int_equal(run_winograd_seen, 0);
+    run_winograd = 1;
+    one = run(cpu, net, 0, w, h, 0.1f, 1, in, n_img, OTF_ENGINE_STAGE_ACTIVATED, &osz);
+    two = run(cpu, net, 0, w, h, 0.1f, 4, in, n_img, OTF_ENGINE_STAGE_ACTIVATED, &osz);
+    n_wino = run_winograd_seen;
+    assert_true(n_wino == 0 || n_wino == 2); /* never the 1-channel first or 1x1 last layer */
+    if (n_wino == 0)
+        print_message("oneDNN has no Winograd kernel on this CPU: direct convolutions checked\n");
+    compare("winograd vs reference", one, want, (size_t)n_img * osz, TOL_REL, 1e-4);
+    compare("winograd vs direct", one, direct, (size_t)n_img * osz, TOL_REL, 1e-4);
+    compare("winograd batch 4 vs 1", two, one, (size_t)n_img * osz, TOL_REL, 1e-5);
+    free(want);
+    free(direct);
+    free(one);
+    free(two);
+    free(in);
+    otf_model_net_free(net);
+}
+
 static void test_engine_args(void **st)
 {
     struct otf_model_net *net = load("caseA/model_A.bin");
@@ -485,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_case_e),      cmocka_unit_test(test_dense_bias_node),
         cmocka_unit_test(test_pool_lrn),    cmocka_unit_test(test_conv_after_dense),
         cmocka_unit_test(test_random_nets), cmocka_unit_test(test_engine_args),
+        cmocka_unit_test(test_winograd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
