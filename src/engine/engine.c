@@ -154,11 +154,23 @@ enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int 
         return OTF_FAIL(eb, OTF_E_INVAL, "NULL input or output");
     if ((unsigned)stage > OTF_ENGINE_STAGE_DECODED)
         return OTF_FAIL(eb, OTF_E_INVAL, "bad stage %d", (int)stage);
-    rc = eng->be->forward(eng->state, in, n, out,
-                          stage == OTF_ENGINE_STAGE_DECODED ? OTF_ENGINE_STAGE_ACTIVATED : stage,
-                          eb);
-    if (rc != OTF_OK)
-        return rc;
+    /* A partial batch runs as power-of-two pieces, largest first (13 = 8 + 4 + 1): a backend
+     * that builds per-batch-size state (the cpu backend's plans: oneDNN primitives, their JIT
+     * code, Winograd scratchpads) then sees at most 1 + log2(batch_max) sizes, instead of up
+     * to batch_max of them (each new one cost 10-680 ms in the middle of a server's batch). */
+    for (int done = 0; done < n;) {
+        int k = n - done;
+        if (k != eng->p.batch_max)
+            while (k & (k - 1))
+                k &= k - 1; /* the highest set bit */
+        rc = eng->be->forward(
+            eng->state, in + (size_t)done * eng->shapes[0].size, k,
+            out + (size_t)done * eng->shapes[eng->n_layers].size,
+            stage == OTF_ENGINE_STAGE_DECODED ? OTF_ENGINE_STAGE_ACTIVATED : stage, eb);
+        if (rc != OTF_OK)
+            return rc;
+        done += k;
+    }
     if (stage == OTF_ENGINE_STAGE_DECODED && eng->yolo)
         otf_engine_yolo_decode(eng->yolo, &eng->shapes[eng->n_layers], eng->p.in_w, eng->p.in_h,
                                eng->p.in_d, out, n);

@@ -53,7 +53,7 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
 /* Runs n (1..batch_max) images: `in` is [n][C][D][H][W] float32 (otf_engine_input_size floats
  * per image), `out` receives [n][otf_engine_output_size] floats in CIANNA's forward-dump layout
  * ([filter][z][y][x], or N+1 for a dense last layer). DECODED on a net without YOLO is the same
- * as ACTIVATED. */
+ * as ACTIVATED. n < batch_max runs as power-of-two pieces (the backend sees few batch sizes). */
 enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int n, float *out,
                                    enum otf_engine_stage stage, struct otf_errbuf *eb);
 

@@ -57,8 +57,10 @@ struct layer_prep {
         dnnl_memory_desc_t md;
         dnnl_memory_t mem;
         void *data;
-    } w[4];
+    } w[8];
     int n_w;
+    dnnl_memory_desc_t wino_md; /* Winograd weights layout of the first plan (has_wino_md) */
+    int has_wino_md;
     double gain, offset; /* |out| <= gain*|in| + offset (conv, dense): saturation bound */
 };
 
@@ -73,7 +75,7 @@ struct plan {
     unsigned long last_use;
 };
 
-#define MAX_PLANS         6
+#define MAX_PLANS         16 /* the engine core asks for batch_max and powers of two below it */
 #define WINO_MIN_CHANNELS 64 /* narrower 3x3 convolutions stay direct (faster here) */
 
 struct otf_engine_cpu_ctx {
@@ -564,12 +566,17 @@ static enum otf_status build_conv(struct otf_engine_cpu_ctx *ctx, struct plan *p
     if (ctx->p.winograd && !ctx->is_bf16 && !last && fh == 3 && fw == 3 && sh == 1 && sw == 1 &&
         C >= WINO_MIN_CHANNELS && F >= WINO_MIN_CHANNELS &&
         (ap == ACT_NONE || ap == ACT_POSTOP_RELU_FIX)) {
+        /* Every plan takes the Winograd weights of the first (batch_max) one: oneDNN picks
+         * their blocking per batch size, and each layout would be another transformed copy
+         * (113 MiB for SDC1's widest layer) and another transform (180 ms). A batch size whose
+         * kernel cannot take that layout runs the layer direct. */
         dnnl_convolution_desc_t cd;
         dnnl_primitive_attr_t wattr = NULL;
+        const struct layer_prep *lw = &ctx->lp[li];
         DN(dnnl_memory_desc_init_by_tag(&smd, 4, sd, dt, dnnl_format_tag_any), "md");
-        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference,
-                                              dnnl_convolution_winograd, &smd, &wmd, &bmd, &dmd,
-                                              strides, pl_, pr),
+        DN(dnnl_convolution_forward_desc_init(
+               &cd, dnnl_forward_inference, dnnl_convolution_winograd, &smd,
+               lw->has_wino_md ? &lw->wino_md : &wmd, &bmd, &dmd, strides, pl_, pr),
            "convolution_desc");
         rc = make_attr(&wattr, NULL, eb);
         if (rc != OTF_OK)
@@ -578,6 +585,10 @@ static enum otf_status build_conv(struct otf_engine_cpu_ctx *ctx, struct plan *p
             !impl_is_ref(pd)) {
             wino = 1;
             pl->n_wino++;
+            if (!lw->has_wino_md) {
+                ctx->lp[li].wino_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+                ctx->lp[li].has_wino_md = 1;
+            }
         } else {
             dnnl_primitive_desc_destroy(pd);
             pd = NULL;
