@@ -8,7 +8,9 @@
 # Environment: PRECS="BF16 FP32" (precisions of the 16-job headline; the other scenarios run in
 # the first one), REPS (headline repetitions, default 3), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
 # THREADS (engine threads, default 2), THIN (width of the fast-forward network, default 0.35;
-# 0 = skip that scenario). Prints a Markdown table (bench/server/table.py).
+# 0 = skip that scenario), DIRECT (1, the default: the fp32 headline also runs with
+# engine.winograd = 0, direct convolutions only, server and engine alone; 0 = skip). Prints a
+# Markdown table (bench/server/table.py).
 #
 # The fast-forward scenario runs the same 16 jobs through the SDC1 architecture with every
 # hidden layer THIN times as wide (tools/make_sdc1_random.py --width): the same patches, grid and
@@ -116,11 +118,13 @@ server() { # label, args... (a later --image overrides the 1024^2 one)
         --threads "$THREADS" --label "$label" "$@" >>"$OUT"
     tail -n 1 "$OUT" >&2
 }
-engine() { # label, precision, patches[, model]: the same patches in micro-batches of 16, output
-    # decoded into boxes as the worker asks the engine for (YOLO activation and decoding included)
-    local label=$1 prec=$2 reps=$(($3 / 16)) model=${4:-sdc1}
+engine() { # label, precision, patches[, model[, winograd]]: the same patches in micro-batches of
+    # 16, output decoded into boxes as the worker asks the engine for (YOLO activation and
+    # decoding included), with the server's default convolutions unless winograd is 0
+    local label=$1 prec=$2 reps=$(($3 / 16)) model=${4:-sdc1} wino=${5:-1}
     "$BENCH" --model "$WORK/models/$model/net.dat" --size 256 --batch 16 --precision "$prec" --input "$PATCHES" \
-        --reps "$reps" --threads "$THREADS" --stage decoded | sed "s/^{/{\"label\": \"$label\", /" >>"$OUT"
+        --reps "$reps" --threads "$THREADS" --stage decoded --winograd "$wino" |
+        sed "s/^{/{\"label\": \"$label\", /" >>"$OUT"
     tail -n 1 "$OUT" >&2
 }
 
@@ -128,14 +132,23 @@ engine() { # label, precision, patches[, model]: the same patches in micro-batch
 # the engine alone REPS times; the tables use the medians. The other scenarios run once, in the
 # first precision; the switch scenarios start cold (their model loads are the point).
 REPS=${REPS:-3}
+DIRECT=${DIRECT:-1}
 first=1
 for P in $PRECS; do
     p=$(echo "$P" | tr 'A-Z' 'a-z')
     for r in $(seq "$REPS"); do
         engine "engine-16-$p-r$r" "$p" 400
         server "server-16-$p" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8 --warmup
+        if [ "$P" = FP32 ] && [ "$DIRECT" != 0 ]; then
+            engine "engine-16-$p-direct-r$r" "$p" 400 sdc1 0
+            server "server-16-$p-direct" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8 \
+                --warmup --set engine.winograd=0
+        fi
     done
     engine "engine-16-$p-r$((REPS + 1))" "$p" 400
+    if [ "$P" = FP32 ] && [ "$DIRECT" != 0 ]; then
+        engine "engine-16-$p-direct-r$((REPS + 1))" "$p" 400 sdc1 0
+    fi
     if [ $first = 1 ]; then
         first=0
         server "server-16-$p-cold" --jobs 16 --model sdc1 --precision "$P" --max-jobs 8

@@ -77,7 +77,7 @@ def main(path):
         p = r["precision"].lower()
         if r["label"] in done:
             continue
-        if r["label"] in (f"server-16-{p}", f"server-16-thin-{p}"):
+        if r["label"] in (f"server-16-{p}", f"server-16-thin-{p}", f"server-16-{p}-direct"):
             stem = r["label"].replace("server-", "engine-", 1)
             refs = [e for e in eng_rows if e["label"].startswith(stem + "-r")]
         elif r["label"] == f"server-64-{p}":
