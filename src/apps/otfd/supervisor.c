@@ -355,6 +355,9 @@ int supervisor_worker_main(const char *worker_id, int argc, char **argv)
 
     /* Die with the server: a worker never outlives the otfd that started it. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Started from /proc/self/exe, the worker and its engine threads would show as "exe" in
+     * top, ps and perf; the name is inherited by the threads created from here. */
+    prctl(PR_SET_NAME, "otf-worker");
     if (getppid() == 1)
         return 1;
     memset(&sa, 0, sizeof sa);
