@@ -119,6 +119,13 @@ enum otf_status otf_formats_file_open(struct otf_formats_file *of, const char *p
 enum otf_status otf_formats_file_commit(struct otf_formats_file *of, struct otf_errbuf *eb);
 void otf_formats_file_abort(struct otf_formats_file *of);
 
+/* Commits n files written together, with the durability of n commits but fewer journal
+ * commits: every file's writeback is started before the first is synced, all are synced before
+ * any is renamed, and each folder is synced once after the renames. On error every file not
+ * yet renamed is removed (renamed ones stay) and `eb` names the first failure. */
+enum otf_status otf_formats_file_commit_all(struct otf_formats_file *of, size_t n,
+                                            struct otf_errbuf *eb);
+
 /* VOTable, UCD and description of a catalogue column name known to the writers (for docs and
  * the GUI): returns NULL for an unknown name. */
 const char *otf_formats_column_ucd(const char *name);

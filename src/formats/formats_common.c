@@ -1,5 +1,6 @@
 /* formats: helpers shared by the writers, and the atomic output file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -180,6 +181,69 @@ enum otf_status otf_formats_file_commit(struct otf_formats_file *of, struct otf_
     free(of->tmp);
     free(of->path);
     memset(of, 0, sizeof(*of));
+    return rc;
+}
+
+/* ext4 (data=ordered, delayed allocation) gives each fsync its own journal commit when the
+ * file's blocks are allocated only by that fsync's writeback: started for every file first, the
+ * allocations all join the transaction the first fsync commits, and the later fsyncs find their
+ * data written and their metadata committed. */
+enum otf_status otf_formats_file_commit_all(struct otf_formats_file *of, size_t n,
+                                            struct otf_errbuf *eb)
+{
+    enum otf_status rc = OTF_OK;
+    size_t i;
+
+    for (i = 0; i < n && rc == OTF_OK; i++) {
+        if (!of[i].tmp) {
+            rc = otf_formats_file_commit(&of[i], eb);
+            continue;
+        }
+        if (fflush(of[i].f) != 0 || ferror(of[i].f))
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of[i].path, strerror(errno));
+#ifdef SYNC_FILE_RANGE_WRITE
+        else
+            (void)sync_file_range(fileno(of[i].f), 0, 0, SYNC_FILE_RANGE_WRITE); /* a hint */
+#endif
+    }
+    for (i = 0; i < n && rc == OTF_OK; i++) {
+        if (!of[i].tmp)
+            continue;
+        if (fsync(fileno(of[i].f)) != 0)
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of[i].path, strerror(errno));
+        else if (fclose(of[i].f) != 0)
+            rc = OTF_FAIL(eb, OTF_E_IO, "write to %s failed: %s", of[i].path, strerror(errno));
+        of[i].f = NULL; /* closed (fclose closes the stream even when it fails) */
+        if (rc != OTF_OK)
+            break;
+    }
+    for (i = 0; i < n && rc == OTF_OK; i++) {
+        if (!of[i].tmp)
+            continue;
+        if (rename(of[i].tmp, of[i].path) != 0) {
+            rc = OTF_FAIL(eb, OTF_E_IO, "cannot rename to %s: %s", of[i].path, strerror(errno));
+            break;
+        }
+        free(of[i].tmp);
+        of[i].tmp = NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (of[i].tmp) { /* not renamed: removed */
+            otf_formats_file_abort(&of[i]);
+            continue;
+        }
+        if (rc == OTF_OK && of[i].path) { /* renamed: its folder synced once */
+            int seen = 0;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = of[k].path && otf_fs_same_parent(of[k].path, of[i].path);
+            if (!seen)
+                rc = otf_fs_sync_parent(of[i].path, eb);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        free(of[i].path);
+        memset(&of[i], 0, sizeof(of[i]));
+    }
     return rc;
 }
 

@@ -10,38 +10,6 @@
 #include "otf_build_config.h"
 #include "worker/worker_int.h"
 
-typedef enum otf_status (*writer_fn)(FILE *f, const struct otf_detect_catalog *cat,
-                                     const struct otf_formats_run_info *info,
-                                     struct otf_errbuf *eb);
-
-static enum otf_status write_one(const char *path, writer_fn fn,
-                                 const struct otf_detect_catalog *cat,
-                                 const struct otf_formats_run_info *info, int64_t *size,
-                                 struct otf_errbuf *eb)
-{
-    struct otf_formats_file of;
-    struct stat sb;
-    enum otf_status rc = otf_formats_file_open(&of, path, eb);
-    if (rc != OTF_OK)
-        return rc;
-    rc = fn(of.f, cat, info, eb);
-    if (rc != OTF_OK) {
-        otf_formats_file_abort(&of);
-        return rc;
-    }
-    if ((rc = otf_formats_file_commit(&of, eb)) != OTF_OK)
-        return rc;
-    *size = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
-    return OTF_OK;
-}
-
-static enum otf_status votable_tabledata(FILE *f, const struct otf_detect_catalog *cat,
-                                         const struct otf_formats_run_info *info,
-                                         struct otf_errbuf *eb)
-{
-    return otf_formats_write_votable(f, cat, info, OTF_FORMATS_TABLEDATA, eb);
-}
-
 /* Batch numbers restart with the worker process, so a batch id names the process run too:
  * "<worker id>/<run>-<n>", where <run> is the time (us, base 36) of this process's first published
  * batch. Without it the batches of a restarted worker reused the ids of the previous run's. */
@@ -64,6 +32,19 @@ static const char *run_tag(void)
     return tag;
 }
 
+/* The result files, in the order uws:results lists them (the file name is the result id). */
+enum { OUT_CATALOG, OUT_REGIONS, OUT_PROVN, OUT_PROV, OUT_PREVIEW, N_OUT };
+static const struct {
+    const char *file;
+    const char *mime; /* NULL: written, not listed as a result */
+} outputs[N_OUT] = {
+    [OUT_CATALOG] = {"catalog", "application/x-votable+xml"},
+    [OUT_REGIONS] = {"regions", "text/plain; charset=utf-8"},
+    [OUT_PROVN] = {"provenance.provn", NULL},
+    [OUT_PROV] = {"provenance", "application/json"},
+    [OUT_PREVIEW] = {"preview", "image/png"},
+};
+
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
                                      struct otf_job *j, int64_t batch_id, struct otf_errbuf *eb)
@@ -74,7 +55,8 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     struct otf_formats_run_info info;
     struct otf_formats_kv *kv = otf_xcalloc(j->n_params + 1, sizeof *kv);
     struct otf_detect_timings t;
-    int64_t size = 0;
+    struct otf_formats_file of[N_OUT];
+    int n_open = 0;
     size_t n_kv = 0;
     enum otf_status rc;
 
@@ -110,50 +92,49 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     info.params = kv;
     info.n_params = n_kv;
 
+    /* Every file is written to its temp file first, then all are committed together: one
+     * journal commit for their data instead of one per file (otf_formats_file_commit_all). */
     rc = otf_fs_mkdirs(dir, 1, eb);
-    if (rc == OTF_OK) {
-        path = otf_xasprintf("%s/catalog", dir);
-        rc = write_one(path, votable_tabledata, cat, &info, &size, eb);
-        if (rc == OTF_OK)
-            otf_uws_job_set_result(j, "catalog", "application/x-votable+xml", size);
-        free(path);
-    }
-    if (rc == OTF_OK) {
-        path = otf_xasprintf("%s/regions", dir);
-        rc = write_one(path, otf_formats_write_ds9, cat, &info, &size, eb);
-        if (rc == OTF_OK)
-            otf_uws_job_set_result(j, "regions", "text/plain; charset=utf-8", size);
-        free(path);
-    }
-    if (rc == OTF_OK) {
-        path = otf_xasprintf("%s/provenance.provn", dir);
-        rc = write_one(path, otf_formats_write_prov_n, cat, &info, &size, eb);
-        free(path);
-    }
-    if (rc == OTF_OK) {
-        path = otf_xasprintf("%s/provenance", dir);
-        rc = write_one(path, otf_formats_write_prov_json, cat, &info, &size, eb);
-        if (rc == OTF_OK)
-            otf_uws_job_set_result(j, "provenance", "application/json", size);
-        free(path);
-    }
-    if (rc == OTF_OK) {
-        struct otf_formats_file of;
+    for (int i = 0; i < N_OUT && rc == OTF_OK; i++) {
         struct otf_formats_png_params pp;
-        struct stat sb;
-        otf_formats_png_params_init(&pp);
-        path = otf_xasprintf("%s/preview", dir);
-        rc = otf_formats_file_open(&of, path, eb);
-        if (rc == OTF_OK) {
-            rc = otf_formats_write_png(of.f, w->img, cat, &pp, eb);
-            if (rc == OTF_OK)
-                rc = otf_formats_file_commit(&of, eb);
-            else
-                otf_formats_file_abort(&of);
+        path = otf_xasprintf("%s/%s", dir, outputs[i].file);
+        rc = otf_formats_file_open(&of[i], path, eb);
+        free(path);
+        if (rc != OTF_OK)
+            break;
+        n_open = i + 1;
+        switch (i) {
+        case OUT_CATALOG:
+            rc = otf_formats_write_votable(of[i].f, cat, &info, OTF_FORMATS_TABLEDATA, eb);
+            break;
+        case OUT_REGIONS:
+            rc = otf_formats_write_ds9(of[i].f, cat, &info, eb);
+            break;
+        case OUT_PROVN:
+            rc = otf_formats_write_prov_n(of[i].f, cat, &info, eb);
+            break;
+        case OUT_PROV:
+            rc = otf_formats_write_prov_json(of[i].f, cat, &info, eb);
+            break;
+        default:
+            otf_formats_png_params_init(&pp);
+            rc = otf_formats_write_png(of[i].f, w->img, cat, &pp, eb);
+            break;
         }
-        if (rc == OTF_OK)
-            otf_uws_job_set_result(j, "preview", "image/png",
-                                   stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0);
+    }
+    if (rc == OTF_OK) {
+        rc = otf_formats_file_commit_all(of, (size_t)n_open, eb);
+        n_open = 0; /* committed, or removed on failure */
+    }
+    for (int i = 0; i < n_open; i++)
+        otf_formats_file_abort(&of[i]);
+    for (int i = 0; i < N_OUT && rc == OTF_OK; i++) {
+        struct stat sb;
+        if (!outputs[i].mime)
+            continue; /* PROV-N: beside the PROV-JSON result, not listed */
+        path = otf_xasprintf("%s/%s", dir, outputs[i].file);
+        otf_uws_job_set_result(j, outputs[i].file, outputs[i].mime,
+                               stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0);
         free(path);
     }
     if (rc != OTF_OK)

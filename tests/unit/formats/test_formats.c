@@ -537,6 +537,66 @@ static void test_file_atomic(void **state)
     free(out);
 }
 
+/* Files committed together: all in place with their contents and no temp file left; when one
+ * cannot be renamed, those before it stay, the others are removed, and the error names it. */
+static int count_entries(const char *dir)
+{
+    char *cmd = otf_xasprintf("ls -A %s | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    free(cmd);
+    return n;
+}
+
+static void test_file_commit_all(void **state)
+{
+    char *dir = otf_xasprintf("/tmp/otf_test_formats_all_%d", (int)getpid());
+    char *path[3], *blocker;
+    struct otf_formats_file of[3];
+    struct otf_errbuf eb = {0};
+    struct stat st;
+    (void)state;
+    assert_int_equal(mkdir(dir, 0755), 0);
+    for (int i = 0; i < 3; i++)
+        path[i] = otf_xasprintf("%s/f%d", dir, i);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(otf_formats_file_open(&of[i], path[i], NULL), OTF_OK);
+        fprintf(of[i].f, "file %d", i);
+    }
+    assert_int_equal(otf_formats_file_commit_all(of, 3, NULL), OTF_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(stat(path[i], &st), 0);
+        assert_int_equal(st.st_size, 6);
+        assert_int_equal(unlink(path[i]), 0);
+    }
+    assert_int_equal(count_entries(dir), 0);
+
+    /* f1 becomes a folder between open and commit: its rename fails */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(otf_formats_file_open(&of[i], path[i], NULL), OTF_OK);
+        fprintf(of[i].f, "file %d", i);
+    }
+    assert_int_equal(mkdir(path[1], 0755), 0);
+    blocker = otf_xasprintf("%s/keep", path[1]);
+    assert_int_equal(otf_fs_write_atomic(blocker, "x", 1, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit_all(of, 3, &eb), OTF_E_IO);
+    assert_non_null(strstr(eb.msg, "f1"));
+    assert_int_equal(stat(path[0], &st), 0); /* renamed before the failure: kept */
+    assert_int_not_equal(stat(path[2], &st), 0);
+    assert_int_equal(count_entries(dir), 2); /* f0 and the folder f1: no temp file */
+    unlink(blocker);
+    rmdir(path[1]);
+    unlink(path[0]);
+    rmdir(dir);
+    for (int i = 0; i < 3; i++)
+        free(path[i]);
+    free(blocker);
+    free(dir);
+}
+
 /* A device or FIFO is written in place: renaming a temp file over it would replace the node
  * (`otf detect -o /dev/null` run as root once turned /dev/null into a regular file). */
 static void test_file_special(void **state)
@@ -586,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_png),
         cmocka_unit_test(test_file_atomic),
         cmocka_unit_test(test_file_special),
+        cmocka_unit_test(test_file_commit_all),
         cmocka_unit_test(test_column_ucd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
