@@ -141,7 +141,8 @@ int main(int argc, char **argv)
         snprintf(t, sizeof(t), "%d", threads);
         setenv("OMP_NUM_THREADS", t, 0);
     }
-    otf_log_setup(OTF_LOG_WARN, NULL);
+    /* OTF_ENGINE_CPU_PROFILE logs every step at info level (docs/internals/engine-cpu.md) */
+    otf_log_setup(getenv("OTF_ENGINE_CPU_PROFILE") ? OTF_LOG_INFO : OTF_LOG_WARN, NULL);
     if (peak_only) {
         double f = matmul_peak(dnnl_f32, 2048), b = matmul_peak(dnnl_bf16, 4096);
         printf("{\"peak_gflops_fp32\": %.1f, \"peak_gflops_bf16\": %.1f, \"threads\": %d}\n", f, b,
