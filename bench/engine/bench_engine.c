@@ -5,7 +5,7 @@
  *
  *   bench_engine --model sdc1.dat --size 256 --batch 8 --precision fp32 [--reps 10]
  *                [--threads 2] [--backend cpu] [--input in.f32 --output out.f32]
- *                [--stage raw|activated|decoded] [--winograd 0|1]
+ *                [--stage raw|activated|decoded] [--winograd 0|1] [--gap-ms N]
  *   bench_engine --peak [--threads 2]        (matmul peak only)
  */
 #include <math.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "engine/engine.h"
@@ -89,14 +90,15 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_engine --model PATH [--size N] [--batch N] [--precision "
                     "fp32|bf16] [--reps N] [--threads N] [--backend NAME] [--input F --output "
-                    "F] [--stage raw|activated|decoded] [--winograd 0|1] | --peak [--threads N]\n");
+                    "F] [--stage raw|activated|decoded] [--winograd 0|1] [--gap-ms N] | --peak "
+                    "[--threads N]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *model = NULL, *backend = "cpu", *in_path = NULL, *out_path = NULL;
     const char *prec_s = "fp32", *stage_s = "raw";
-    int size = 256, batch = 8, reps = 10, threads = 2, peak_only = 0, winograd = 1;
+    int size = 256, batch = 8, reps = 10, threads = 2, peak_only = 0, winograd = 1, gap_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--peak") == 0) {
@@ -130,6 +132,8 @@ int main(int argc, char **argv)
             stage_s = v;
         else if (strcmp(a, "--winograd") == 0)
             winograd = atoi(v);
+        else if (strcmp(a, "--gap-ms") == 0) /* idle time before each timed forward */
+            gap_ms = atoi(v);
         else {
             usage();
             return 2;
@@ -216,6 +220,8 @@ int main(int argc, char **argv)
         goto out;
     }
     for (int r = 0; r < reps; r++) {
+        if (gap_ms > 0)
+            usleep((useconds_t)gap_ms * 1000);
         int64_t a = otf_time_mono_us();
         if (otf_engine_forward(eng, in, batch, out, stage, &eb) != OTF_OK) {
             fprintf(stderr, "bench_engine: %s\n", eb.msg);
