@@ -15,7 +15,8 @@
 # The fast-forward scenario runs the same 16 jobs through the SDC1 architecture with every
 # hidden layer THIN times as wide (tools/make_sdc1_random.py --width): the same patches, grid and
 # detections for about THIN^2 of the forward's cost, which puts the server's own work against a
-# forward pass as fast as bf16 on AMX hardware or a GPU (5.5 ms per patch at 0.35 in fp32 here).
+# forward pass as fast as bf16 on AMX hardware or a GPU (4.6-6 ms per patch at 0.35 in fp32 here,
+# with its three Winograd layers; 5.6-5.8 direct).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build/release}
