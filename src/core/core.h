@@ -134,8 +134,6 @@ enum otf_status otf_fs_write_atomic(const char *path, const void *data, size_t n
                                     struct otf_errbuf *eb);
 /* fsyncs the folder that holds `path` (after a rename into it). */
 enum otf_status otf_fs_sync_parent(const char *path, struct otf_errbuf *eb);
-/* 1 when paths `a` and `b` name entries of the same folder (same text before the last '/'). */
-int otf_fs_same_parent(const char *a, const char *b);
 /* mkdir -p with mode 0755 (0700 for `private`). */
 enum otf_status otf_fs_mkdirs(const char *path, int is_private, struct otf_errbuf *eb);
 /* rm -r of a folder tree that this process owns (does not follow symlinks). */

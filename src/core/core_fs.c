@@ -13,13 +13,6 @@
 
 #include "core/core.h"
 
-int otf_fs_same_parent(const char *a, const char *b)
-{
-    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
-    size_t na = sa ? (size_t)(sa - a) : 0, nb = sb ? (size_t)(sb - b) : 0;
-    return (!sa) == (!sb) && na == nb && memcmp(a, b, na) == 0;
-}
-
 enum otf_status otf_fs_sync_parent(const char *path, struct otf_errbuf *eb)
 {
     char dir[PATH_MAX];

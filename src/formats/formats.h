@@ -121,7 +121,7 @@ void otf_formats_file_abort(struct otf_formats_file *of);
 
 /* Commits n files written together, with the durability of n commits but fewer journal
  * commits: every file's writeback is started before the first is synced, all are synced before
- * any is renamed, and each folder is synced once after the renames. On error every file not
+ * any is renamed, and the folders are synced after all the renames. On error every file not
  * yet renamed is removed (renamed ones stay) and `eb` names the first failure. */
 enum otf_status otf_formats_file_commit_all(struct otf_formats_file *of, size_t n,
                                             struct otf_errbuf *eb);

@@ -227,18 +227,12 @@ enum otf_status otf_formats_file_commit_all(struct otf_formats_file *of, size_t 
         free(of[i].tmp);
         of[i].tmp = NULL;
     }
+    /* The first folder sync commits every rename; the others find their folder clean. */
     for (i = 0; i < n; i++) {
-        if (of[i].tmp) { /* not renamed: removed */
+        if (of[i].tmp) /* not renamed: removed */
             otf_formats_file_abort(&of[i]);
-            continue;
-        }
-        if (rc == OTF_OK && of[i].path) { /* renamed: its folder synced once */
-            int seen = 0;
-            for (size_t k = 0; k < i && !seen; k++)
-                seen = of[k].path && otf_fs_same_parent(of[k].path, of[i].path);
-            if (!seen)
-                rc = otf_fs_sync_parent(of[i].path, eb);
-        }
+        else if (rc == OTF_OK && of[i].path)
+            rc = otf_fs_sync_parent(of[i].path, eb);
     }
     for (i = 0; i < n; i++) {
         free(of[i].path);
