@@ -573,6 +573,8 @@ static enum otf_status run_batch(struct otf_store *st, struct batch *b, volatile
                 job_fail(&b->jobs[i], "inference failed: %s", eb.msg);
         }
         t1 = otf_time_mono_us();
+        otf_log_debug("worker", "batch %lld: forward of %d patches in %.1f ms", (long long)b->id,
+                      mb->n, (double)(t1 - t0) / 1e3);
         atomic_fetch_add(&b->stats->forward_us, t1 - t0);
         atomic_fetch_add(&b->stats->microbatches, 1);
         atomic_fetch_add(&b->stats->patches, mb->n);
