@@ -1243,6 +1243,10 @@ enum otf_status otf_engine_cpu_ctx_new(const struct otf_engine_prepare_params *p
         goto out;
     struct plan *pl = NULL;
     rc = get_plan(ctx, p->batch_max, 0, &pl, eb);
+    /* and every smaller size the engine core's power-of-two pieces ask for, so that a partial
+     * micro-batch never waits for a plan build (10-12 ms each, their JIT code included) */
+    for (int n = 1; n < p->batch_max && rc == OTF_OK; n <<= 1)
+        rc = get_plan(ctx, n, 0, &pl, eb);
     if (rc != OTF_OK)
         goto out;
     drop_user_weights(ctx);
