@@ -45,8 +45,8 @@ struct otf_http_server {
     int anonymous; /* no tokens file: everybody is the anonymous owner */
     int64_t started_us;
 
-    pthread_mutex_t wait_lock; /* guards waiters, n_waiters, stopping */
-    pthread_cond_t wait_cond;
+    pthread_mutex_t wait_lock; /* guards waiters, n_waiters, stopping, notified */
+    int wake_fd;               /* eventfd that wakes the WAIT thread (http_wait_wake), or -1 */
     struct http_waiter *waiters;
     size_t n_waiters;
     int stopping;
@@ -145,6 +145,8 @@ enum MHD_Result http_route_service(struct http_request *r, const char *path);
 /* ---- http_wait.c ---- */
 enum otf_status http_wait_start(struct otf_http_server *srv, struct otf_errbuf *eb);
 void http_wait_stop(struct otf_http_server *srv);
+/* Wakes the WAIT thread (a new waiter, a change made in this process, stop); any thread. */
+void http_wait_wake(struct otf_http_server *srv);
 /* Suspends the request until the job leaves `phase` or `timeout_s` passes. 0 on success. */
 int http_wait_suspend(struct http_request *r, const char *job_id, enum otf_phase phase,
                       int64_t timeout_s);

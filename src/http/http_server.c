@@ -633,7 +633,7 @@ enum otf_status otf_http_server_start(const struct otf_http_server_params *p,
     srv->p = *p;
     srv->started_us = otf_time_now_us();
     pthread_mutex_init(&srv->wait_lock, NULL);
-    pthread_cond_init(&srv->wait_cond, NULL);
+    srv->wake_fd = -1;
     pthread_mutex_init(&srv->reap_lock, NULL);
     pthread_mutex_init(&srv->admit_lock, NULL);
     pthread_mutex_init(&srv->fetch_lock, NULL);
@@ -710,8 +710,8 @@ void otf_http_server_notify(struct otf_http_server *srv)
 {
     pthread_mutex_lock(&srv->wait_lock);
     srv->notified = 1;
-    pthread_cond_signal(&srv->wait_cond);
     pthread_mutex_unlock(&srv->wait_lock);
+    http_wait_wake(srv);
 }
 
 void otf_http_server_stop(struct otf_http_server *srv)
@@ -732,7 +732,8 @@ void otf_http_server_stop(struct otf_http_server *srv)
     pthread_setspecific(srv->store_key, NULL);
     pthread_key_delete(srv->store_key);
     pthread_mutex_destroy(&srv->wait_lock);
-    pthread_cond_destroy(&srv->wait_cond);
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd); /* no request runs any more: none can notify */
     pthread_mutex_destroy(&srv->reap_lock);
     pthread_mutex_destroy(&srv->admit_lock);
     pthread_mutex_destroy(&srv->fetch_lock);

@@ -1,15 +1,45 @@
 /* Blocking WAIT (UWS 1.1): a waiting request is suspended (it holds no thread) and put on a
  * list. One waiter thread releases requests whose job left its phase or whose time ran out. It
- * learns of changes from this process at once (otf_http_server_notify) and of changes made by
- * other processes (workers) through the store's change counter, polled every 50 ms. */
+ * learns of changes from this process at once (otf_http_server_notify, through an eventfd), of
+ * changes made by other processes on this machine (workers) at once too, through the store's
+ * change descriptor, and of any other change through the store's change counter, read at least
+ * every POLL_MS while requests wait. */
 #include <errno.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http/http_int.h"
 
 #define POLL_MS 50
+
+void http_wait_wake(struct otf_http_server *srv)
+{
+    uint64_t one = 1;
+    /* EAGAIN: the counter is at its maximum, so the thread wakes anyway */
+    if (srv->wake_fd >= 0 && write(srv->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        otf_log_warn("http", "cannot wake the WAIT thread: %s", strerror(errno));
+}
+
+/* Sleeps until http_wait_wake, a change signalled by the store's descriptor (only when `st`
+ * is given) or `timeout_ms` (-1: no limit). Called without the lock. */
+static void sleep_until_woken(struct otf_http_server *srv, struct otf_store *st, int timeout_ms)
+{
+    struct pollfd pfd[2] = {{.fd = srv->wake_fd, .events = POLLIN},
+                            {.fd = st ? otf_store_change_fd(st) : -1, .events = POLLIN}};
+    uint64_t v;
+
+    if (poll(pfd, 2, timeout_ms) <= 0) /* poll skips the negative descriptor */
+        return;
+    if ((pfd[0].revents & POLLIN) && read(srv->wake_fd, &v, sizeof v) < 0 && errno != EAGAIN)
+        otf_log_warn("http", "WAIT thread: %s", strerror(errno));
+    if (pfd[1].revents & POLLIN)
+        otf_store_change_fd_drain(st);
+}
 
 static void resume(struct http_waiter *w)
 {
@@ -41,8 +71,8 @@ int http_wait_suspend(struct http_request *r, const char *job_id, enum otf_phase
     w->next = srv->waiters;
     srv->waiters = w;
     srv->n_waiters++;
-    pthread_cond_signal(&srv->wait_cond);
     pthread_mutex_unlock(&srv->wait_lock);
+    http_wait_wake(srv);
     return 0;
 }
 
@@ -75,25 +105,25 @@ static void *wait_main(void *arg)
 
     if (otf_store_open(srv->p.store_url, &st, &eb) != OTF_OK)
         otf_log_error("http", "WAIT thread without store (%s): waits end at their timeout", eb.msg);
+    else
+        otf_store_change_fd(st); /* made before the first read of the counter */
     pthread_mutex_lock(&srv->wait_lock);
     while (!srv->stopping) {
-        struct timespec ts;
         int64_t now, seq = last_seq;
         int changed, have;
         struct http_waiter **pw;
 
-        if (!srv->waiters) {
-            pthread_cond_wait(&srv->wait_cond, &srv->wait_lock);
+        if (!srv->waiters) { /* nobody waits: the store's changes do not matter */
+            pthread_mutex_unlock(&srv->wait_lock);
+            sleep_until_woken(srv, NULL, -1);
+            pthread_mutex_lock(&srv->wait_lock);
             continue;
         }
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += POLL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
+        if (!srv->notified) {
+            pthread_mutex_unlock(&srv->wait_lock);
+            sleep_until_woken(srv, st, POLL_MS);
+            pthread_mutex_lock(&srv->wait_lock);
         }
-        if (!srv->notified)
-            pthread_cond_timedwait(&srv->wait_cond, &srv->wait_lock, &ts);
         changed = srv->notified;
         srv->notified = 0;
         if (srv->stopping)
@@ -138,8 +168,15 @@ static void *wait_main(void *arg)
 
 enum otf_status http_wait_start(struct otf_http_server *srv, struct otf_errbuf *eb)
 {
-    if (pthread_create(&srv->wait_thread, NULL, wait_main, srv) != 0)
+    srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->wake_fd < 0)
+        return OTF_FAIL(eb, OTF_E_INTERNAL, "cannot make the WAIT thread's eventfd: %s",
+                        strerror(errno));
+    if (pthread_create(&srv->wait_thread, NULL, wait_main, srv) != 0) {
+        close(srv->wake_fd);
+        srv->wake_fd = -1;
         return OTF_FAIL(eb, OTF_E_INTERNAL, "cannot start the WAIT thread");
+    }
     srv->has_wait_thread = 1;
     return OTF_OK;
 }
@@ -150,8 +187,8 @@ void http_wait_stop(struct otf_http_server *srv)
         return;
     pthread_mutex_lock(&srv->wait_lock);
     srv->stopping = 1;
-    pthread_cond_signal(&srv->wait_cond);
     pthread_mutex_unlock(&srv->wait_lock);
+    http_wait_wake(srv);
     pthread_join(srv->wait_thread, NULL);
-    srv->has_wait_thread = 0;
+    srv->has_wait_thread = 0; /* wake_fd stays open: requests still running may notify */
 }

@@ -1,8 +1,11 @@
 /* The store registry: parses a store URL, opens the matching implementation and forwards every
  * public call through its vtable. Only this file knows which implementations exist (STYLE §2). */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
@@ -247,6 +250,7 @@ enum otf_status otf_store_wait_change(struct otf_store *st, int64_t seq, int64_t
 {
     enum otf_status rc;
     int64_t cur = 0, deadline_us;
+    int fd;
 
     OTF_ASSERT(st);
     if (timeout_ms < 0)
@@ -254,6 +258,9 @@ enum otf_status otf_store_wait_change(struct otf_store *st, int64_t seq, int64_t
     if (st->ops->wait_change)
         return st->ops->wait_change(st, seq, timeout_ms, now_seq ? now_seq : &cur, eb);
     deadline_us = otf_time_mono_us() + timeout_ms * 1000;
+    /* Taken before the first read of the counter: a change after that read leaves the
+     * descriptor readable, so the poll below cannot sleep through it. */
+    fd = timeout_ms > 0 ? otf_store_change_fd(st) : -1;
     for (;;) {
         int64_t left_ms;
 
@@ -263,11 +270,39 @@ enum otf_status otf_store_wait_change(struct otf_store *st, int64_t seq, int64_t
         left_ms = (deadline_us - otf_time_mono_us() + 999) / 1000;
         if (cur != seq || left_ms <= 0)
             break;
-        sleep_ms(left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS);
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            if (poll(&pfd, 1, (int)(left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS)) > 0)
+                otf_store_change_fd_drain(st);
+        } else {
+            sleep_ms(left_ms < WAIT_POLL_MS ? left_ms : WAIT_POLL_MS);
+        }
     }
     if (now_seq)
         *now_seq = cur;
     return OTF_OK;
+}
+
+int otf_store_change_fd(struct otf_store *st)
+{
+    OTF_ASSERT(st);
+    return st->ops->change_fd ? st->ops->change_fd(st) : -1;
+}
+
+void otf_store_change_fd_drain(struct otf_store *st)
+{
+    char buf[4096];
+    int fd = otf_store_change_fd(st);
+
+    if (fd < 0)
+        return;
+    /* non-blocking: reads until nothing is left (or an error other than EINTR) */
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        break;
+    }
 }
 
 const char *otf_store_precision_key(const char *s)

@@ -172,5 +172,14 @@ enum otf_status otf_store_change_seq(struct otf_store *st, int64_t *seq, struct 
  * is not an error: compare *now_seq with `seq`. */
 enum otf_status otf_store_wait_change(struct otf_store *st, int64_t seq, int64_t timeout_ms,
                                       int64_t *now_seq, struct otf_errbuf *eb);
+/* A descriptor to poll(2) for POLLIN beside other descriptors: it becomes readable soon after
+ * a change to the store made by any process on this machine (SQLite: inotify on the database's
+ * folder), so a waiter need not poll the counter to learn of it at once. It is a hint, never
+ * proof: callers read otf_store_change_seq again, and call otf_store_change_fd_drain before the
+ * next wait. A change made on another machine (a network file system) is not signalled: keep a
+ * polling period as well. -1 where the store has none. The handle owns the descriptor. */
+int otf_store_change_fd(struct otf_store *st);
+/* Empties the descriptor of otf_store_change_fd (does nothing when there is none). */
+void otf_store_change_fd_drain(struct otf_store *st);
 
 #endif

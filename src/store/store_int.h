@@ -71,6 +71,10 @@ struct otf_store_ops {
      * store.c polls change_seq. */
     enum otf_status (*wait_change)(struct otf_store *st, int64_t seq, int64_t timeout_ms,
                                    int64_t *now_seq, struct otf_errbuf *eb);
+    /* (optional) A descriptor that polls readable soon after a change by any process on this
+     * machine, owned by the handle, or -1 (none, or none available now). See
+     * otf_store_change_fd. */
+    int (*change_fd)(struct otf_store *st);
 };
 
 /* The common head of every implementation's handle. */

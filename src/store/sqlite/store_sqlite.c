@@ -2,10 +2,18 @@
  * is on disk before the call returns), every write inside BEGIN IMMEDIATE ... COMMIT, every
  * multi-statement read inside one read transaction (one snapshot). Invariant: each committed
  * write that changes a job bumps meta.change_seq and stamps the job's seq with the new value. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#endif
 
 #include "store/store_int.h"
 
@@ -162,6 +170,10 @@ struct sq {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[S__COUNT];
+    char *wal_path;      /* path + "-wal": its timestamps are the change bell (ring_bell) */
+    int bumped;          /* the open transaction bumped the change counter */
+    int change_fd;       /* sq_change_fd: inotify descriptor, or -1 */
+    int change_fd_tried; /* 1 once sq_change_fd tried to make it */
 };
 
 static struct sq *sq_of(struct otf_store *st)
@@ -290,6 +302,7 @@ static enum otf_status tx_begin(struct sq *s, enum stmt begin, struct otf_errbuf
 
 static void tx_rollback(struct sq *s)
 {
+    s->bumped = 0; /* a rolled-back bump changed nothing */
     if (!sqlite3_get_autocommit(s->db)) {
         struct otf_errbuf ignored = {0};
         /* A failed ROLLBACK leaves nothing to do but report the first error. */
@@ -298,8 +311,25 @@ static void tx_rollback(struct sq *s)
 }
 
 /* Commits when rc is OTF_OK, else rolls back (keeping rc and its message). */
+/* The change bell: after a commit that bumped the counter, the -wal file's timestamps are set,
+ * which inotify reports to the waiters of every process on this machine (sq_change_fd). The
+ * commit's own writes to that file will not do: they come before the commit is visible, since
+ * SQLite publishes it last, through shared memory, which inotify does not see. Best effort: a
+ * waiter that misses it still polls the counter. */
+static void ring_bell(struct sq *s)
+{
+#ifdef __linux__
+    (void)utimensat(AT_FDCWD, s->wal_path, NULL, 0);
+#else
+    (void)s;
+#endif
+}
+
 static enum otf_status tx_end(struct sq *s, enum otf_status rc, struct otf_errbuf *eb)
 {
+    int bumped = s->bumped;
+
+    s->bumped = 0;
     if (rc == OTF_OK) {
         /* A COMMIT answered BUSY leaves the transaction open and may be retried (SQLite
          * "COMMIT" docs); give up only after the retries. */
@@ -309,8 +339,11 @@ static enum otf_status tx_end(struct sq *s, enum otf_status rc, struct otf_errbu
                 break;
             sleep_ms(10 << attempt);
         }
-        if (rc == OTF_OK)
+        if (rc == OTF_OK) {
+            if (bumped)
+                ring_bell(s);
             return OTF_OK;
+        }
     }
     tx_rollback(s);
     return rc;
@@ -326,9 +359,10 @@ static enum otf_status seq_stmt(struct sq *s, enum stmt id, int64_t *seq, struct
     if (rc != OTF_OK)
         return rc;
     r = sqlite3_step(q);
-    if (r == SQLITE_ROW)
+    if (r == SQLITE_ROW) {
         *seq = sqlite3_column_int64(q, 0);
-    else
+        s->bumped |= id == S_BUMP_SEQ;
+    } else
         rc = r == SQLITE_DONE ? OTF_FAIL(eb, OTF_E_INTERNAL, "%s: meta.change_seq missing", s->path)
                               : SQ_FAIL(s, r, "change counter", eb);
     done(q);
@@ -1281,6 +1315,36 @@ static enum otf_status sq_change_seq(struct otf_store *st, int64_t *seq, struct 
     return seq_stmt(sq_of(st), S_GET_SEQ, seq, eb);
 }
 
+/* Rung by every commit that changes a job, whichever process makes it (ring_bell): inotify on
+ * the database's folder (not on the -wal file, which comes and goes with the connections) for
+ * attribute changes wakes a waiter at once. Made on first use; without inotify (another system,
+ * or its per-user limit of instances reached) the waiters poll, as they do for changes made on
+ * other machines. */
+static int sq_change_fd(struct otf_store *st)
+{
+    struct sq *s = sq_of(st);
+
+    if (s->change_fd_tried)
+        return s->change_fd;
+    s->change_fd_tried = 1;
+#ifdef __linux__
+    if (strcmp(s->path, ":memory:") != 0 && strncmp(s->path, "file:", 5) != 0) {
+        char *copy = otf_xstrdup(s->path);
+        int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (fd >= 0 && inotify_add_watch(fd, dirname(copy), IN_ATTRIB) < 0) {
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0)
+            otf_log_debug("store", "%s: no change notification (%s): polling", s->path,
+                          strerror(errno));
+        s->change_fd = fd;
+        free(copy);
+    }
+#endif
+    return s->change_fd;
+}
+
 static void sq_close(struct otf_store *st)
 {
     struct sq *s = sq_of(st);
@@ -1289,6 +1353,9 @@ static void sq_close(struct otf_store *st)
         sqlite3_finalize(s->stmts[i]);
     /* Every statement is finalized above, so close cannot fail with SQLITE_BUSY. */
     sqlite3_close(s->db);
+    if (s->change_fd >= 0)
+        close(s->change_fd);
+    free(s->wal_path);
     free(s->path);
     free(s);
 }
@@ -1315,7 +1382,8 @@ static const struct otf_store_ops sqlite_ops = {
     .list_overdue = sq_list_overdue,
     .get_phases = sq_get_phases,
     .change_seq = sq_change_seq,
-    .wait_change = NULL, /* polled by store.c: SQLite has no cross-process notification */
+    .wait_change = NULL, /* store.c polls the counter, woken early by change_fd */
+    .change_fd = sq_change_fd,
 };
 
 /* ---- open and migrate ---- */
@@ -1437,6 +1505,8 @@ enum otf_status otf_store_sqlite_open(const char *path, struct otf_store **out,
 
     s->base.ops = &sqlite_ops;
     s->path = otf_xstrdup(path);
+    s->wal_path = otf_xasprintf("%s-wal", path);
+    s->change_fd = -1;
     /* NOMUTEX: a handle belongs to one thread (store.h), so SQLite's own locking is not
      * needed; EXRESCODE: extended codes tell a duplicate id from other constraint failures. */
     r = sqlite3_open_v2(path, &s->db,

@@ -1,6 +1,7 @@
 /* store: the contract suite, written against store.h only and run once per store target (a
  * table of URL makers: each test gets a fresh, empty store), plus SQLite-specific checks (URLs,
  * foreign and corrupt files, migrations, lock waits). `test_store --rate N` times N inserts. */
+#include <poll.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1169,6 +1170,40 @@ static void t_wait_change(void **state)
     assert_true(now > s0);
 }
 
+static int readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN);
+}
+
+/* The change descriptor: readable after another handle's write, empty after a drain. */
+static void t_change_fd(void **state)
+{
+    struct fx *f = *state;
+    struct otf_store *other = NULL;
+    int fd = otf_store_change_fd(f->st);
+
+    assert_true(fd >= 0);                             /* a SQLite file on Linux: inotify */
+    assert_int_equal(otf_store_change_fd(f->st), fd); /* made once per handle */
+    otf_store_change_fd_drain(f->st);
+    assert_false(readable(fd, 0));
+    assert_int_equal(otf_store_open(f->url, &other, NULL), OTF_OK);
+    otf_store_change_fd_drain(f->st); /* opening may touch the files: not a change */
+    put(other, mk("rung", "u", OTF_PHASE_PENDING, 1, NULL, NULL));
+    assert_true(readable(fd, 10000));
+    otf_store_change_fd_drain(f->st);
+    assert_false(readable(fd, 0));
+    /* reads and refused writes change nothing, and ring nothing */
+    otf_uws_job_free(get(other, "rung"));
+    assert_int_equal(
+        otf_store_set_phase(other, "rung", BIT(QUEUED), OTF_PHASE_ABORTED, NULL, NULL, NULL),
+        OTF_E_STATE);
+    assert_false(readable(fd, 0));
+    assert_int_equal(otf_store_delete_job(other, "rung", NULL), OTF_OK);
+    assert_true(readable(fd, 10000));
+    otf_store_close(other);
+}
+
 static void t_persistence(void **state)
 {
     struct fx *f = *state;
@@ -1471,7 +1506,8 @@ int main(int argc, char **argv)
         T(t_claim_job_ids), T(t_release_worker),   T(t_concurrent_claims),
         T(t_lease_expiry),  T(t_renew_lease),      T(t_progress_finish),
         T(t_queue_summary), T(t_reaper),           T(t_change_seq),
-        T(t_get_phases),    T(t_wait_change),      T(t_persistence),
+        T(t_get_phases),    T(t_wait_change),      T(t_change_fd),
+        T(t_persistence),
 #undef T
     };
     const struct CMUnitTest sqlite_only[] = {
