@@ -74,9 +74,11 @@ struct wjob {
 };
 
 /* Writes a finished job's result files (catalog, regions, provenance, preview) under
- * DATA/jobs/<id>/results/ and lists them in `j`. */
+ * DATA/jobs/<id>/results/ and lists them in `j`. *other_cpu_us receives the CPU time spent on
+ * other threads than the caller's (the preview's), for the write stage's CPU counter. */
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
-                                     struct otf_job *j, int64_t batch_id, struct otf_errbuf *eb);
+                                     struct otf_job *j, int64_t batch_id, int64_t *other_cpu_us,
+                                     struct otf_errbuf *eb);
 
 #endif

@@ -325,9 +325,10 @@ static void end_completed(struct otf_store *st, struct batch *b, struct wjob *w)
     atomic_fetch_add(&b->stats->finish_us, t1 - t0);
     atomic_fetch_add(&b->stats->finish_cpu_us, c1 - c0);
     if (rc == OTF_OK) {
-        rc = worker_write_results(b->p, b->m, w, cat, w->job, b->id, &eb);
+        int64_t other_cpu_us = 0;
+        rc = worker_write_results(b->p, b->m, w, cat, w->job, b->id, &other_cpu_us, &eb);
         atomic_fetch_add(&b->stats->write_us, otf_time_mono_us() - t1);
-        atomic_fetch_add(&b->stats->write_cpu_us, otf_time_thread_cpu_us() - c1);
+        atomic_fetch_add(&b->stats->write_cpu_us, otf_time_thread_cpu_us() - c1 + other_cpu_us);
     }
     if (rc != OTF_OK) {
         char msg[OTF_ERRBUF_SIZE];

@@ -53,21 +53,25 @@ struct preview {
     const struct otf_detect_catalog *cat;
     enum otf_status rc;
     struct otf_errbuf eb;
+    int64_t cpu_us; /* this thread's CPU time for it */
 };
 
 static void *preview_main(void *arg)
 {
     struct preview *pv = arg;
     struct otf_formats_png_params pp;
+    int64_t c0 = otf_time_thread_cpu_us();
 
     otf_formats_png_params_init(&pp);
     pv->rc = otf_formats_write_png(pv->f, pv->img, pv->cat, &pp, &pv->eb);
+    pv->cpu_us = otf_time_thread_cpu_us() - c0;
     return NULL;
 }
 
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
-                                     struct otf_job *j, int64_t batch_id, struct otf_errbuf *eb)
+                                     struct otf_job *j, int64_t batch_id, int64_t *other_cpu_us,
+                                     struct otf_errbuf *eb)
 {
     char *dir = otf_xasprintf("%s/jobs/%s/results", p->data_dir, j->id);
     char *path = NULL;
@@ -139,10 +143,12 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
             else if (i == OUT_PROV)
                 rc = otf_formats_write_prov_json(of[i].f, cat, &info, eb);
         }
-        if (threaded)
+        if (threaded) {
             pthread_join(th, NULL);
-        else
+            *other_cpu_us += pv.cpu_us;
+        } else {
             preview_main(&pv);
+        }
         if (rc == OTF_OK && pv.rc != OTF_OK) {
             if (eb)
                 *eb = pv.eb;
