@@ -310,7 +310,6 @@ static void tx_rollback(struct sq *s)
     }
 }
 
-/* Commits when rc is OTF_OK, else rolls back (keeping rc and its message). */
 /* The change bell: after a commit that bumped the counter, the -wal file's timestamps are set,
  * which inotify reports to the waiters of every process on this machine (sq_change_fd). The
  * commit's own writes to that file will not do: they come before the commit is visible, since
@@ -325,6 +324,7 @@ static void ring_bell(struct sq *s)
 #endif
 }
 
+/* Commits when rc is OTF_OK, else rolls back (keeping rc and its message). */
 static enum otf_status tx_end(struct sq *s, enum otf_status rc, struct otf_errbuf *eb)
 {
     int bumped = s->bumped;
