@@ -195,12 +195,22 @@ size_t otf_detect_nms_first(struct otf_detect_box *boxes, size_t n,
                     dead[b] = 1;
             continue;
         }
+        /* A box is needed again only while it is alive and after the current one in the
+         * order: the others (visited, or suppressed) leave their bucket's list as the walk meets
+         * them, so each list shrinks as the NMS goes on instead of being walked whole for every
+         * box kept near it. */
         size_t cx = cell[a] % gw, cy = cell[a] / gw;
         for (size_t y = cy ? cy - 1 : 0; y <= cy + 1 && y < gh; y++)
             for (size_t x = cx ? cx - 1 : 0; x <= cx + 1 && x < gw; x++)
-                for (size_t j = head[y * gw + x]; j != SIZE_MAX; j = next[j])
+                for (size_t *pj = &head[y * gw + x]; *pj != SIZE_MAX;) {
+                    size_t j = *pj;
                     if (j > a && !dead[j] && suppressed(k, &nb[j], levels, n_levels, need_overlap))
                         dead[j] = 1;
+                    if (j <= a || dead[j])
+                        *pj = next[j]; /* unlinked */
+                    else
+                        pj = &next[j];
+                }
     }
     memcpy(boxes, tmp, n_keep * sizeof(*tmp));
     free(keys);
