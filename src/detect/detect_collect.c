@@ -212,6 +212,10 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
      * in `drop` */
     double *geo = otf_xmalloc((c->n_rows ? c->n_rows : 1) * 3 * sizeof(*geo));
     size_t *first = otf_xmalloc((size_t)c->n_patches * sizeof(*first));
+    /* per patch: the boxes of its neighbours that reach into it (the only ones its boxes can
+     * meet), neighbour k's from near[at[k]] to near[at[k + 1]] */
+    size_t *near = otf_xmalloc((c->n_rows ? c->n_rows : 1) * sizeof(*near)), at[9];
+    int64_t nbr[8];
 
     for (int64_t p = 0; p < c->n_patches; p++) {
         const struct patch_boxes *pb = &c->patches[p];
@@ -229,40 +233,53 @@ static unsigned char *second_nms(struct otf_detect_collector *c)
         const struct patch_boxes *pb = &c->patches[p];
         const size_t base_p = first[p];
         int64_t px = p % g->nx, py = p / g->nx, x0, y0;
+        int n_nbr = 0;
         otf_detect_patch_origin(g, p, &x0, &y0);
+        at[0] = 0;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int64_t qx = px + dx, qy = py + dy;
+                if ((dx == 0 && dy == 0) || qx < 0 || qy < 0 || qx >= g->nx || qy >= g->ny)
+                    continue;
+                const struct patch_boxes *qb = &c->patches[qy * g->nx + qx];
+                size_t m = at[n_nbr];
+                for (size_t j = 0; j < qb->n; j++) {
+                    const struct otf_detect_box *o = &qb->b[j];
+                    if (!(o->xmin >= (double)(x0 + g->patch_w) || o->xmax <= (double)x0 ||
+                          o->ymin >= (double)(y0 + g->patch_h) || o->ymax <= (double)y0))
+                        near[m++] = j;
+                }
+                nbr[n_nbr++] = qy * g->nx + qx;
+                at[n_nbr] = m;
+            }
         for (size_t i = 0; i < pb->n; i++) {
             const struct otf_detect_box *b = &pb->b[i];
+            const double *bg = geo + 3 * (base_p + i);
             double lx0 = b->xmin - (double)x0, lx1 = b->xmax - (double)x0;
             double ly0 = b->ymin - (double)y0, ly1 = b->ymax - (double)y0;
             int found = 0;
             if (lx0 > ov && lx1 < (double)g->shift_x && ly0 > ov && ly1 < (double)g->shift_y)
                 continue; /* inside the patch core: no neighbour sees it better */
-            for (int dy = -1; dy <= 1 && !found; dy++)
-                for (int dx = -1; dx <= 1 && !found; dx++) {
-                    int64_t qx = px + dx, qy = py + dy;
-                    if ((dx == 0 && dy == 0) || qx < 0 || qy < 0 || qx >= g->nx || qy >= g->ny)
+            for (int k = 0; k < n_nbr && !found; k++) {
+                const struct patch_boxes *qb = &c->patches[nbr[k]];
+                const double *qg = geo + 3 * first[nbr[k]];
+                for (size_t t = at[k]; t < at[k + 1] && !found; t++) {
+                    const size_t j = near[t];
+                    const struct otf_detect_box *o = &qb->b[j];
+                    double ddx = qg[3 * j] - bg[0], ddy = qg[3 * j + 1] - bg[1];
+                    double lim = reach * (bg[2] + qg[3 * j + 2]);
+                    if (ddx * ddx + ddy * ddy >= lim * lim)
                         continue;
-                    const struct patch_boxes *qb = &c->patches[qy * g->nx + qx];
-                    const double *bg = geo + 3 * (base_p + i);
-                    const double *qg = geo + 3 * first[qy * g->nx + qx];
-                    for (size_t j = 0; j < qb->n && !found; j++) {
-                        const struct otf_detect_box *o = &qb->b[j];
-                        if (o->xmin >= (double)(x0 + g->patch_w) || o->xmax <= (double)x0 ||
-                            o->ymin >= (double)(y0 + g->patch_h) || o->ymax <= (double)y0)
-                            continue;
-                        double ddx = qg[3 * j] - bg[0], ddy = qg[3 * j + 1] - bg[1];
-                        double lim = reach * (bg[2] + qg[3 * j + 2]);
-                        if (ddx * ddx + ddy * ddy >= lim * lim)
-                            continue;
-                        if (otf_detect_diou(b, o) > c->cfg.nms_second && beats(g, o, b))
-                            found = 1;
-                    }
+                    if (otf_detect_diou(b, o) > c->cfg.nms_second && beats(g, o, b))
+                        found = 1;
                 }
+            }
             drop[base_p + i] = (unsigned char)found;
         }
     }
     free(geo);
     free(first);
+    free(near);
     return drop;
 }
 
