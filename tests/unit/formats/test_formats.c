@@ -375,8 +375,14 @@ static char *make_fits_kind(int64_t w, int64_t h, int noise)
                      : (x < 30 && y >= h - 30) ? 100.0f
                                                : (float)((x * 7 + y * 13) % 10);
         }
-        if (y == 0)
+        if (y == 0) { /* blank pixels: at the end of a row, and where 16 go at once */
             row[w - 1] = NAN;
+            if (w > 16) {
+                row[5] = NAN;
+                row[6] = INFINITY;
+                row[7] = -INFINITY;
+            }
+        }
         fits_write_pix(f, TFLOAT, fpix, (LONGLONG)w, row, &st);
     }
     fits_close_file(f, &st);
@@ -469,9 +475,13 @@ static void test_png(void **state)
     }
     assert_int_equal(px[(5 * w + 5) * 3], 255);
     {
-        unsigned char *nan = px + ((size_t)(h - 1) * w + (w - 1)) * 3;
         unsigned char *tex = px + ((size_t)100 * w + 150) * 3;
-        assert_true(nan[0] == 24 && nan[1] == 24 && nan[2] == 64);
+        const unsigned blank_x[] = {5, 6, 7, w - 1};
+        for (int k = 0; k < 4; k++) {
+            unsigned char *nan = px + ((size_t)(h - 1) * w + blank_x[k]) * 3;
+            assert_true(nan[0] == 24 && nan[1] == 24 && nan[2] == 64);
+        }
+        assert_true(px[((size_t)(h - 1) * w + 4) * 3 + 2] != 64); /* its neighbour is grey */
         assert_true(tex[0] == tex[1] && tex[1] == tex[2]);
     }
     free(px);
