@@ -21,8 +21,24 @@ struct linebuf {
 
 static void lb_str(struct linebuf *lb, const char *s)
 {
-    if (lb->len < lb->cap)
-        lb->len += (size_t)snprintf(lb->buf + lb->len, lb->cap - lb->len, "%s", s);
+    size_t n = strlen(s);
+    if (lb->len + n < lb->cap) { /* room for the NUL too, as snprintf would want */
+        memcpy(lb->buf + lb->len, s, n + 1);
+    }
+    lb->len += n; /* past cap: refused */
+}
+
+/* A non-negative integer in decimal. */
+static void lb_uint(struct linebuf *lb, unsigned long long v)
+{
+    char tmp[24];
+    size_t k = sizeof tmp;
+    tmp[--k] = '\0';
+    do {
+        tmp[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    lb_str(lb, tmp + k);
 }
 
 static void lb_num(struct linebuf *lb, double v, int decimals, const char *after)
@@ -93,9 +109,9 @@ enum otf_status otf_formats_write_ds9(FILE *f, const struct otf_detect_catalog *
                 lb_num(&lb, d->height, 3, ",0)");
             }
         }
-        if (lb.len < lb.cap)
-            lb.len += (size_t)snprintf(line + lb.len, lb.cap - lb.len, " # text={%lld}%s\n",
-                                       (long long)d->id, d->is_partial ? " color=yellow" : "");
+        lb_str(&lb, " # text={");
+        lb_uint(&lb, (unsigned long long)(d->id > 0 ? d->id : 0)); /* ids count from 1 */
+        lb_str(&lb, d->is_partial ? "} color=yellow\n" : "}\n");
         if (lb.len >= lb.cap)
             return OTF_FAIL(eb, OTF_E_LIMIT, "region line %zu too long", i);
         fwrite(line, 1, lb.len, f);

@@ -304,7 +304,12 @@ static void test_ds9(void **state)
     /* no shape parameters: boxes */
     cat->n_cols = 0;
     doc = render(w_ds9, cat, &info, 0, &len);
-    assert_non_null(strstr(doc, "box(11.250,21.500,6.000,5.000,0) # text={1}"));
+    assert_non_null(strstr(doc, "box(11.250,21.500,6.000,5.000,0) # text={1}\n"));
+    free(doc);
+    /* a detection cut by the image edge (border = partial) */
+    cat->rows[0].is_partial = 1;
+    doc = render(w_ds9, cat, &info, 0, &len);
+    assert_non_null(strstr(doc, "box(11.250,21.500,6.000,5.000,0) # text={1} color=yellow\n"));
     free(doc);
     otf_detect_catalog_free(cat);
 }
