@@ -1199,6 +1199,26 @@ static void t_change_fd(void **state)
         otf_store_set_phase(other, "rung", BIT(QUEUED), OTF_PHASE_ABORTED, NULL, NULL, NULL),
         OTF_E_STATE);
     assert_false(readable(fd, 0));
+    /* progress moves the counter but rings nothing; a phase change rings */
+    {
+        struct otf_job **jobs = NULL;
+        size_t n = 0;
+        int64_t s0;
+        assert_int_equal(
+            otf_store_set_phase(other, "rung", BIT(OTF_PHASE_PENDING), QUEUED, NULL, NULL, NULL),
+            OTF_OK);
+        assert_int_equal(otf_store_claim_job_ids(other, "w1", (const char *[]){"rung"}, 1, 60000,
+                                                 &jobs, &n, NULL),
+                         OTF_OK);
+        assert_int_equal(n, 1);
+        otf_uws_job_array_free(jobs, n);
+        assert_true(readable(fd, 10000));
+        otf_store_change_fd_drain(f->st);
+        s0 = seq_of(f->st);
+        assert_int_equal(otf_store_set_progress(other, "rung", 1, 2, "inference", NULL), OTF_OK);
+        assert_true(seq_of(f->st) > s0);
+        assert_false(readable(fd, 0));
+    }
     assert_int_equal(otf_store_delete_job(other, "rung", NULL), OTF_OK);
     assert_true(readable(fd, 10000));
     otf_store_close(other);
