@@ -106,6 +106,27 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
                                       const struct otf_formats_png_params *p,
                                       struct otf_errbuf *eb);
 
+/* A PNG preview built from the image's rows as they are read elsewhere (the worker's patch
+ * reader), so that writing it needs no second read of the image. Rows come in order, each
+ * once, full width; otf_formats_write_png is new + every row + write + free. */
+struct otf_formats_preview;
+/* Errors: OTF_E_LIMIT (max_side out of 16..16384), OTF_E_INVAL, OTF_E_NOMEM. p may be NULL. */
+enum otf_status otf_formats_preview_new(int64_t w, int64_t h,
+                                        const struct otf_formats_png_params *p,
+                                        struct otf_formats_preview **out, struct otf_errbuf *eb);
+/* Adds the `n` full-width rows from image row `y` (row-major, `w` floats each). Returns 0, or
+ * -1 when they are not the rows expected next: the preview is then incomplete for good. */
+int otf_formats_preview_add_rows(struct otf_formats_preview *pv, int64_t y, int64_t n,
+                                 const float *rows);
+/* 1 once every row has been added in order (NULL: 0). */
+int otf_formats_preview_complete(const struct otf_formats_preview *pv);
+/* Writes the PNG as otf_formats_write_png does. OTF_E_STATE when the preview is incomplete,
+ * OTF_E_IO, OTF_E_NOMEM. */
+enum otf_status otf_formats_write_preview(FILE *f, const struct otf_formats_preview *pv,
+                                          const struct otf_detect_catalog *cat,
+                                          struct otf_errbuf *eb);
+void otf_formats_preview_free(struct otf_formats_preview *pv);
+
 /* An output file written atomically: open creates a temp file next to `path` ("-" = stdout,
  * written directly); commit flushes, fsyncs and renames it over `path`; abort removes it. */
 struct otf_formats_file {

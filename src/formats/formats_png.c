@@ -273,19 +273,22 @@ static void grey_linear(const float *in, unsigned char *o, int64_t n, float z1, 
     }
 }
 
-enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
-                                      const struct otf_detect_catalog *cat,
-                                      const struct otf_formats_png_params *p, struct otf_errbuf *eb)
+struct otf_formats_preview {
+    struct otf_formats_png_params p;
+    int64_t w, h, fct, pw, ph; /* image size, block side, preview size */
+    int64_t next_y;            /* the image row expected next */
+    int broken;                /* a row came out of order */
+    float *red;                /* [ph][pw] block means (NaN: no finite pixel in the block) */
+    double *sum;               /* the block row being summed: sums and finite counts */
+    int64_t *cnt;
+};
+
+enum otf_status otf_formats_preview_new(int64_t w, int64_t h,
+                                        const struct otf_formats_png_params *p,
+                                        struct otf_formats_preview **out, struct otf_errbuf *eb)
 {
+    struct otf_formats_preview *pv;
     struct otf_formats_png_params def;
-    int64_t W, H, fct, pw, ph, rows_per_read;
-    float *chunk = NULL, *red = NULL, *smp = NULL;
-    double *sum = NULL;
-    int64_t *cnt = NULL;
-    unsigned char *rgb = NULL;
-    size_t ns = 0;
-    double z1 = 0, z2 = 1;
-    enum otf_status rc = OTF_OK;
 
     if (!p) {
         otf_formats_png_params_init(&def);
@@ -293,69 +296,116 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
     }
     if (p->max_side < 16 || p->max_side > 16384)
         return OTF_FAIL(eb, OTF_E_LIMIT, "preview size %d not in 16..16384", p->max_side);
-    otf_fits_image_size(img, &W, &H);
-    fct = ((W > H ? W : H) + p->max_side - 1) / p->max_side;
-    fct = fct < 1 ? 1 : fct;
-    pw = (W + fct - 1) / fct;
-    ph = (H + fct - 1) / fct;
-    rows_per_read = (int64_t)(CHUNK_BYTES / ((size_t)W * sizeof(float)));
-    rows_per_read = rows_per_read < 1 ? 1 : (rows_per_read > fct ? fct : rows_per_read);
-    chunk = otf_malloc((size_t)rows_per_read * (size_t)W * sizeof(float));
-    red = otf_malloc((size_t)pw * (size_t)ph * sizeof(float));
-    sum = otf_malloc((size_t)pw * sizeof(double));
-    cnt = otf_malloc((size_t)pw * sizeof(int64_t));
+    if (w < 1 || h < 1)
+        return OTF_FAIL(eb, OTF_E_INVAL, "no preview of a %lldx%lld image", (long long)w,
+                        (long long)h);
+    pv = otf_xcalloc(1, sizeof *pv);
+    pv->p = *p;
+    pv->w = w;
+    pv->h = h;
+    pv->fct = ((w > h ? w : h) + p->max_side - 1) / p->max_side;
+    pv->fct = pv->fct < 1 ? 1 : pv->fct;
+    pv->pw = (w + pv->fct - 1) / pv->fct;
+    pv->ph = (h + pv->fct - 1) / pv->fct;
+    pv->red = otf_malloc((size_t)pv->pw * (size_t)pv->ph * sizeof(float));
+    pv->sum = otf_calloc((size_t)pv->pw, sizeof(double));
+    pv->cnt = otf_calloc((size_t)pv->pw, sizeof(int64_t));
+    if (!pv->red || !pv->sum || !pv->cnt) {
+        otf_formats_preview_free(pv);
+        return OTF_FAIL(eb, OTF_E_NOMEM, "no memory for a %lldx%lld preview", (long long)w,
+                        (long long)h);
+    }
+    *out = pv;
+    return OTF_OK;
+}
+
+int otf_formats_preview_add_rows(struct otf_formats_preview *pv, int64_t y, int64_t n,
+                                 const float *rows)
+{
+    const int64_t w = pv->w, fct = pv->fct, pw = pv->pw;
+
+    if (pv->broken || y != pv->next_y || n < 0 || y + n > pv->h) {
+        pv->broken = 1;
+        return -1;
+    }
+    for (int64_t r = 0; r < n; r++, pv->next_y++) {
+        const float *row = rows + (size_t)r * (size_t)w;
+        int64_t j = pv->next_y / fct;
+        if (fct == 1) { /* full resolution: nothing to average (the stretch paints every
+                         * non-finite value blank) */
+            memcpy(pv->red + (size_t)j * (size_t)pw, row, (size_t)w * sizeof(float));
+            continue;
+        }
+        /* block by block: no division per pixel */
+        for (int64_t i = 0, x0 = 0; x0 < w; i++, x0 += fct) {
+            int64_t x1 = x0 + fct < w ? x0 + fct : w;
+            double acc = 0;
+            int64_t k = 0;
+            for (int64_t x = x0; x < x1; x++)
+                if (isfinite(row[x])) {
+                    acc += row[x];
+                    k++;
+                }
+            pv->sum[i] += acc;
+            pv->cnt[i] += k;
+        }
+        if ((pv->next_y + 1) % fct == 0 || pv->next_y + 1 == pv->h) { /* the block row ends */
+            for (int64_t i = 0; i < pw; i++)
+                pv->red[(size_t)j * (size_t)pw + (size_t)i] =
+                    pv->cnt[i] ? (float)(pv->sum[i] / (double)pv->cnt[i]) : NAN;
+            memset(pv->sum, 0, (size_t)pw * sizeof(double));
+            memset(pv->cnt, 0, (size_t)pw * sizeof(int64_t));
+        }
+    }
+    return 0;
+}
+
+int otf_formats_preview_complete(const struct otf_formats_preview *pv)
+{
+    return pv && !pv->broken && pv->next_y == pv->h;
+}
+
+void otf_formats_preview_free(struct otf_formats_preview *pv)
+{
+    if (!pv)
+        return;
+    otf_free(pv->red);
+    otf_free(pv->sum);
+    otf_free(pv->cnt);
+    free(pv);
+}
+
+enum otf_status otf_formats_write_preview(FILE *f, const struct otf_formats_preview *pv,
+                                          const struct otf_detect_catalog *cat,
+                                          struct otf_errbuf *eb)
+{
+    const int64_t pw = pv->pw, ph = pv->ph;
+    float *smp = NULL;
+    unsigned char *rgb = NULL;
+    size_t ns = 0;
+    double z1 = 0, z2 = 1;
+    enum otf_status rc = OTF_OK;
+
+    if (!otf_formats_preview_complete(pv))
+        return OTF_FAIL(eb, OTF_E_STATE, "preview incomplete: %lld of %lld image rows%s",
+                        (long long)pv->next_y, (long long)pv->h,
+                        pv->broken ? ", one out of order" : "");
     smp = otf_malloc(MAX_SAMPLES * sizeof(float));
     rgb = otf_malloc((size_t)pw * (size_t)ph);
-    if (!chunk || !red || !sum || !cnt || !smp || !rgb) {
+    if (!smp || !rgb) {
         rc = OTF_FAIL(eb, OTF_E_NOMEM, "no memory for a %lldx%lld preview", (long long)pw,
                       (long long)ph);
         goto out;
     }
-    for (int64_t j = 0; j < ph; j++) {
-        int64_t y0 = j * fct, y1 = y0 + fct > H ? H : y0 + fct;
-        memset(sum, 0, (size_t)pw * sizeof(double));
-        memset(cnt, 0, (size_t)pw * sizeof(int64_t));
-        for (int64_t y = y0; y < y1; y += rows_per_read) {
-            int64_t nr = y1 - y < rows_per_read ? y1 - y : rows_per_read;
-            rc = otf_fits_read_tile(img, 0, y, W, nr, chunk, eb);
-            if (rc != OTF_OK)
-                goto out;
-            if (fct == 1) { /* full resolution: one row, nothing to average (the stretch
-                             * paints every non-finite value blank) */
-                memcpy(red + (size_t)j * (size_t)pw, chunk, (size_t)W * sizeof(float));
-                continue;
-            }
-            for (int64_t r = 0; r < nr; r++) {
-                const float *row = chunk + (size_t)r * (size_t)W;
-                /* block by block: no division per pixel */
-                for (int64_t i = 0, x0 = 0; x0 < W; i++, x0 += fct) {
-                    int64_t x1 = x0 + fct < W ? x0 + fct : W;
-                    double acc = 0;
-                    int64_t k = 0;
-                    for (int64_t x = x0; x < x1; x++)
-                        if (isfinite(row[x])) {
-                            acc += row[x];
-                            k++;
-                        }
-                    sum[i] += acc;
-                    cnt[i] += k;
-                }
-            }
-        }
-        if (fct > 1)
-            for (int64_t i = 0; i < pw; i++)
-                red[(size_t)j * (size_t)pw + (size_t)i] =
-                    cnt[i] ? (float)(sum[i] / (double)cnt[i]) : NAN;
-    }
     {
         size_t total = (size_t)pw * (size_t)ph, step = total / MAX_SAMPLES + 1;
         for (size_t i = 0; i < total && ns < MAX_SAMPLES; i += step)
-            if (isfinite(red[i]))
-                smp[ns++] = red[i];
+            if (isfinite(pv->red[i]))
+                smp[ns++] = pv->red[i];
     }
     if (ns > 0) {
         qsort(smp, ns, sizeof(float), cmp_float);
-        if (p->stretch == OTF_FORMATS_STRETCH_ASINH) {
+        if (pv->p.stretch == OTF_FORMATS_STRETCH_ASINH) {
             z1 = smp[(size_t)(0.005 * (double)(ns - 1))];
             z2 = smp[(size_t)(0.995 * (double)(ns - 1))];
         } else {
@@ -366,9 +416,9 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
         z2 = z1 + 1;
     const double inv = 1.0 / (z2 - z1), inv_asinh10 = 1.0 / asinh(10.0);
     for (int64_t j = 0; j < ph; j++) {
-        const float *in = red + (size_t)j * (size_t)pw;
+        const float *in = pv->red + (size_t)j * (size_t)pw;
         unsigned char *o = rgb + (size_t)(ph - 1 - j) * (size_t)pw;
-        if (p->stretch == OTF_FORMATS_STRETCH_ASINH) {
+        if (pv->p.stretch == OTF_FORMATS_STRETCH_ASINH) {
             for (int64_t i = 0; i < pw; i++) {
                 double t = ((double)in[i] - z1) * inv;
                 t = t > 0 ? t : 0; /* NaN -> 0, painted blank below */
@@ -380,16 +430,42 @@ enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
         }
         grey_linear(in, o, pw, (float)z1, (float)(inv * (N_GREY - 1)));
     }
-    if (cat && p->draw)
-        draw_catalog(rgb, (int)pw, (int)ph, fct, cat);
+    if (cat && pv->p.draw)
+        draw_catalog(rgb, (int)pw, (int)ph, pv->fct, cat);
     if (png_emit(f, rgb, (int)pw, (int)ph, "CIANNA On-The-Fly") != 0 || fflush(f) != 0)
         rc = OTF_FAIL(eb, OTF_E_IO, "PNG write failed");
 out:
-    otf_free(chunk);
-    otf_free(red);
-    otf_free(sum);
-    otf_free(cnt);
     otf_free(smp);
     otf_free(rgb);
+    return rc;
+}
+
+enum otf_status otf_formats_write_png(FILE *f, struct otf_fits_image *img,
+                                      const struct otf_detect_catalog *cat,
+                                      const struct otf_formats_png_params *p, struct otf_errbuf *eb)
+{
+    struct otf_formats_preview *pv = NULL;
+    int64_t w, h, rows_per_read;
+    float *chunk = NULL;
+    enum otf_status rc;
+
+    otf_fits_image_size(img, &w, &h);
+    if ((rc = otf_formats_preview_new(w, h, p, &pv, eb)) != OTF_OK)
+        return rc;
+    rows_per_read = (int64_t)(CHUNK_BYTES / ((size_t)w * sizeof(float)));
+    rows_per_read = rows_per_read < 1 ? 1 : rows_per_read;
+    chunk = otf_malloc((size_t)rows_per_read * (size_t)w * sizeof(float));
+    if (!chunk)
+        rc = OTF_FAIL(eb, OTF_E_NOMEM, "no memory for %lld image rows", (long long)rows_per_read);
+    for (int64_t y = 0; y < h && rc == OTF_OK; y += rows_per_read) {
+        int64_t nr = h - y < rows_per_read ? h - y : rows_per_read;
+        rc = otf_fits_read_tile(img, 0, y, w, nr, chunk, eb);
+        if (rc == OTF_OK)
+            otf_formats_preview_add_rows(pv, y, nr, chunk);
+    }
+    if (rc == OTF_OK)
+        rc = otf_formats_write_preview(f, pv, cat, eb);
+    otf_free(chunk);
+    otf_formats_preview_free(pv);
     return rc;
 }
