@@ -200,6 +200,15 @@ void otf_detect_source_bounds(const struct otf_detect_source *s, double *lo, dou
 enum otf_status otf_detect_source_next(struct otf_detect_source *s, float *patch, int64_t *index,
                                        struct otf_errbuf *eb);
 
+/* Has `fn(user, y, x0, n, row)` called for every image row the source reads, before it is
+ * normalised: `n` pixels of image row `y` from column `x0` (blank pixels still NaN). Each row
+ * comes once, in increasing y (the rows that bands share are moved, not read again), on the
+ * thread that calls otf_detect_source_next. NULL fn: none. */
+void otf_detect_source_on_row(struct otf_detect_source *s,
+                              void (*fn)(void *user, int64_t y, int64_t x0, int64_t n,
+                                         const float *row),
+                              void *user);
+
 /* Microseconds spent reading and normalising bands so far. */
 int64_t otf_detect_source_read_us(const struct otf_detect_source *s);
 

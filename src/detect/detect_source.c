@@ -18,6 +18,8 @@ struct otf_detect_source {
     int64_t band_row; /* patch row held in `band`, -1 none */
     int64_t next;     /* next patch index */
     int64_t read_us;
+    void (*on_row)(void *user, int64_t y, int64_t x0, int64_t n, const float *row);
+    void *on_row_user;
 };
 
 enum otf_status otf_detect_source_new(struct otf_fits_image *img,
@@ -79,6 +81,15 @@ void otf_detect_source_bounds(const struct otf_detect_source *s, double *lo, dou
     *hi = s->hi;
 }
 
+void otf_detect_source_on_row(struct otf_detect_source *s,
+                              void (*fn)(void *user, int64_t y, int64_t x0, int64_t n,
+                                         const float *row),
+                              void *user)
+{
+    s->on_row = fn;
+    s->on_row_user = user;
+}
+
 int64_t otf_detect_source_read_us(const struct otf_detect_source *s)
 {
     return s->read_us;
@@ -107,6 +118,8 @@ static enum otf_status read_rows(struct otf_detect_source *s, int64_t y0b, int r
         enum otf_status rc = otf_fits_read_tile(s->img, cx0, y, cw, 1, dst + (cx0 - bx0), eb);
         if (rc != OTF_OK)
             return rc;
+        if (s->on_row)
+            s->on_row(s->on_row_user, y, cx0, cw, dst + (cx0 - bx0));
         otf_detect_normalise(dst + (cx0 - bx0), (size_t)cw, s->lo, s->hi, s->cfg.norm_gain,
                              s->cfg.fill_value);
     }

@@ -54,13 +54,14 @@ enum wjob_state {
 
 /* One job of a running batch. */
 struct wjob {
-    struct otf_job *job;              /* the claimed record (worker thread) */
-    struct otf_fits_image *img;       /* reader thread once the batch runs */
-    struct otf_fits_wcs *wcs;         /* worker thread (NULL without WCS) */
-    struct otf_fits_meta meta;        /* header facts for the outputs */
-    struct otf_detect_config cfg;     /* model defaults + the job's overrides */
-    struct otf_detect_source *src;    /* reader thread */
-    struct otf_detect_collector *col; /* worker thread */
+    struct otf_job *job;                 /* the claimed record (worker thread) */
+    struct otf_fits_image *img;          /* reader thread once the batch runs */
+    struct otf_fits_wcs *wcs;            /* worker thread (NULL without WCS) */
+    struct otf_fits_meta meta;           /* header facts for the outputs */
+    struct otf_detect_config cfg;        /* model defaults + the job's overrides */
+    struct otf_detect_source *src;       /* reader thread */
+    struct otf_detect_collector *col;    /* worker thread */
+    struct otf_formats_preview *preview; /* built from the rows the reader reads (NULL: none) */
     char *image_path;
     char image_sha256[65];
     int64_t roi[4];

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "formats/formats.h"
 #include "worker/worker_int.h"
 
 #define N_BUFS     3    /* micro-batches in flight: being read, in the forward pass, collected */
@@ -232,6 +233,18 @@ static enum otf_status image_hash(const char *image_path, char hex[65], struct o
     return ok ? OTF_OK : otf_sha256_file(image_path, hex, eb);
 }
 
+/* otf_detect_source_on_row: a whole row of the image goes into the job's preview; anything
+ * else (a band narrower than the image) leaves the preview incomplete, to be made from the
+ * image instead. Reader thread. */
+static void preview_row(void *user, int64_t y, int64_t x0, int64_t n, const float *row)
+{
+    struct wjob *w = user;
+    int64_t width, height;
+
+    otf_fits_image_size(w->img, &width, &height);
+    otf_formats_preview_add_rows(w->preview, x0 == 0 && n == width ? y : -1, 1, row);
+}
+
 static enum otf_status job_setup(const struct otf_worker_params *p, const struct wmodel *m,
                                  struct wjob *w, struct otf_errbuf *eb)
 {
@@ -282,6 +295,16 @@ static enum otf_status job_setup(const struct otf_worker_params *p, const struct
     }
     if ((rc = otf_detect_source_new(w->img, &w->cfg, w->roi, &w->src, eb)) != OTF_OK)
         return rc;
+    /* The preview shows the whole image: when the patches cover it, their reader's rows build
+     * it and the image is not read a second time for it (otherwise the finisher reads it). */
+    if (w->roi[0] == 0 && w->roi[1] == 0 && w->roi[2] == width && w->roi[3] == height) {
+        struct otf_formats_png_params pp;
+        otf_formats_png_params_init(&pp);
+        if (otf_formats_preview_new(width, height, &pp, &w->preview, &web) == OTF_OK)
+            otf_detect_source_on_row(w->src, preview_row, w);
+        else
+            otf_log_info("worker", "job %s: preview from the image (%s)", j->id, web.msg);
+    }
     g = otf_detect_source_geometry(w->src);
     w->total = g->nx * g->ny;
     return otf_detect_collector_new(&w->cfg, g, &w->col, eb);
@@ -289,6 +312,7 @@ static enum otf_status job_setup(const struct otf_worker_params *p, const struct
 
 static void job_cleanup(struct wjob *w)
 {
+    otf_formats_preview_free(w->preview);
     otf_detect_source_free(w->src);
     otf_detect_collector_free(w->col);
     otf_fits_free_wcs(w->wcs);

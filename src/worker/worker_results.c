@@ -46,10 +46,12 @@ static const struct {
     [OUT_PREVIEW] = {"preview", "image/png"},
 };
 
-/* The PNG preview, written on its own thread (it inherits the finisher's priority). */
+/* The PNG preview, written on its own thread (it inherits the finisher's priority): from the
+ * rows the reader handed over when they made the whole image, else from the image. */
 struct preview {
     FILE *f;
     struct otf_fits_image *img; /* no other thread reads it now: its patches are all read */
+    const struct otf_formats_preview *built;
     const struct otf_detect_catalog *cat;
     enum otf_status rc;
     struct otf_errbuf eb;
@@ -63,7 +65,12 @@ static void *preview_main(void *arg)
     int64_t c0 = otf_time_thread_cpu_us();
 
     otf_formats_png_params_init(&pp);
-    pv->rc = otf_formats_write_png(pv->f, pv->img, pv->cat, &pp, &pv->eb);
+    if (otf_formats_preview_complete(pv->built)) {
+        pv->rc = otf_formats_write_preview(pv->f, pv->built, pv->cat, &pv->eb);
+    } else {
+        otf_log_debug("worker", "preview read from the image (the patches' rows did not make it)");
+        pv->rc = otf_formats_write_png(pv->f, pv->img, pv->cat, &pp, &pv->eb);
+    }
     pv->cpu_us = otf_time_thread_cpu_us() - c0;
     return NULL;
 }
@@ -129,7 +136,8 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     if (rc == OTF_OK) {
         /* The preview, the longest to make (it reads the image again), is drawn on a thread of
          * its own while this one writes the others: the job is published that much sooner. */
-        struct preview pv = {.f = of[OUT_PREVIEW].f, .img = w->img, .cat = cat};
+        struct preview pv = {
+            .f = of[OUT_PREVIEW].f, .img = w->img, .built = w->preview, .cat = cat};
         pthread_t th;
         int threaded = pthread_create(&th, NULL, preview_main, &pv) == 0;
 

@@ -395,6 +395,22 @@ static void base_config(struct otf_detect_config *c)
     c->params[3] = (struct otf_detect_param){"spa", "", OTF_MODEL_PARAM_SIN_PA_HALF, 0, 1};
 }
 
+/* otf_detect_source_on_row: what the rows handed over were */
+struct rows_seen {
+    int64_t next_y, bad;
+};
+
+static void see_row(void *user, int64_t y, int64_t x0, int64_t n, const float *row)
+{
+    struct rows_seen *rs = user;
+    rs->bad += y != rs->next_y || x0 != 0 || n != 100; /* in order, each once, whole */
+    for (int64_t x = 0; x < n; x++) {
+        float v = ramp_nan(x0 + x, y);
+        rs->bad += isnan(v) ? !isnan(row[x]) : row[x] != v; /* raw: not normalised */
+    }
+    rs->next_y = y + 1;
+}
+
 static void test_source_patches(void **state)
 {
     char *path = make_fits(100, 80, ramp_nan);
@@ -408,6 +424,8 @@ static void test_source_patches(void **state)
     assert_int_equal(otf_fits_open_image(path, NULL, &img, NULL), OTF_OK);
     assert_int_equal(otf_detect_source_new(img, &cfg, NULL, &s, NULL), OTF_OK);
     const struct otf_detect_geometry *g = otf_detect_source_geometry(s);
+    struct rows_seen rs = {0, 0};
+    otf_detect_source_on_row(s, see_row, &rs);
     /* x: c = 50 - 32 = 18, k in [-1, 1] -> x0 = -38, 3 patches; y: c = 8 -> y0 = -48, 3 */
     assert_int_equal(g->nx, 3);
     assert_int_equal(g->ny, 3);
@@ -437,6 +455,9 @@ static void test_source_patches(void **state)
     assert_int_equal(n, 9);
     assert_int_equal(otf_detect_source_next(s, patch, &idx, NULL), OTF_OK);
     assert_int_equal(idx, -1);
+    /* three bands sharing rows: every image row was handed over once, in order, raw */
+    assert_int_equal(rs.next_y, 80);
+    assert_int_equal(rs.bad, 0);
     otf_detect_source_free(s);
 
     /* percentile bounds resolved by the source */

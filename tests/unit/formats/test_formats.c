@@ -411,6 +411,65 @@ static unsigned char *read_png(const char *path, unsigned *w, unsigned *h)
     return buf;
 }
 
+/* The file at `path`, whole (freed by the caller). */
+static char *slurp(const char *path, size_t *len)
+{
+    char *d = NULL;
+    assert_int_equal(otf_fs_read_file(path, 1 << 26, &d, len, NULL), OTF_OK);
+    return d;
+}
+
+/* A preview built from rows handed in, `chunk` at a time, is the PNG that otf_formats_write_png
+ * makes from the image, byte for byte; rows out of order leave it incomplete for good. */
+static void check_preview_from_rows(struct otf_fits_image *img,
+                                    const struct otf_detect_catalog *cat,
+                                    const struct otf_formats_png_params *p, int64_t chunk,
+                                    const char *out)
+{
+    struct otf_formats_preview *pv = NULL;
+    struct otf_formats_file of;
+    struct otf_errbuf eb = {0};
+    int64_t w, h;
+    char *want, *got;
+    size_t wlen, glen;
+    float *rows;
+
+    otf_fits_image_size(img, &w, &h);
+    rows = otf_xmalloc((size_t)(chunk * w) * sizeof(float));
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_png(of.f, img, cat, p, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    want = slurp(out, &wlen);
+    assert_int_equal(otf_formats_preview_new(w, h, p, &pv, NULL), OTF_OK);
+    for (int64_t y = 0; y < h; y += chunk) {
+        int64_t n = h - y < chunk ? h - y : chunk;
+        assert_false(otf_formats_preview_complete(pv));
+        assert_int_equal(otf_fits_read_tile(img, 0, y, w, n, rows, NULL), OTF_OK);
+        assert_int_equal(otf_formats_preview_add_rows(pv, y, n, rows), 0);
+    }
+    assert_true(otf_formats_preview_complete(pv));
+    assert_int_equal(otf_formats_file_open(&of, out, NULL), OTF_OK);
+    assert_int_equal(otf_formats_write_preview(of.f, pv, cat, NULL), OTF_OK);
+    assert_int_equal(otf_formats_file_commit(&of, NULL), OTF_OK);
+    got = slurp(out, &glen);
+    assert_int_equal(glen, wlen);
+    assert_memory_equal(got, want, wlen);
+    assert_int_equal(otf_formats_preview_add_rows(pv, h - 1, 1, rows), -1); /* past the end */
+    assert_false(otf_formats_preview_complete(pv));
+    otf_formats_preview_free(pv);
+    /* a row skipped: incomplete, and writing says so */
+    assert_int_equal(otf_formats_preview_new(w, h, p, &pv, NULL), OTF_OK);
+    assert_int_equal(otf_fits_read_tile(img, 0, 0, w, 1, rows, NULL), OTF_OK);
+    assert_int_equal(otf_formats_preview_add_rows(pv, 1, 1, rows), -1);
+    assert_int_equal(otf_formats_preview_add_rows(pv, 0, 1, rows), -1); /* broken for good */
+    assert_int_equal(otf_formats_write_preview(stdout, pv, cat, &eb), OTF_E_STATE);
+    assert_non_null(strstr(eb.msg, "incomplete"));
+    otf_formats_preview_free(pv);
+    free(want);
+    free(got);
+    free(rows);
+}
+
 static void test_png(void **state)
 {
     char *path = make_fits(300, 200);
@@ -443,6 +502,7 @@ static void test_png(void **state)
     assert_int_equal(h, 67);
     /* the bright block (FITS top left, y high) is at the PNG's top left: north up */
     assert_int_equal(px[(2 * w + 2) * 3], 255);
+    assert_int_equal(px[2 * 3], 255); /* the top row: the last block row, 2 image rows */
     assert_true(px[((h - 3) * w + 2) * 3] < 255);
     /* box centre (149, 98) -> reduced (49.5, 32.5); half size 5: left edge column 44/45 */
     int found = 0;
@@ -490,8 +550,22 @@ static void test_png(void **state)
         assert_true(tex[0] == tex[1] && tex[1] == tex[2]);
     }
     free(px);
+    /* from rows: full resolution, and averaged by 3 (a last block row of 2) and by 16 */
+    check_preview_from_rows(img, cat, &p, 7, out);
+    p.max_side = 100;
+    check_preview_from_rows(img, cat, &p, 1, out);
+    check_preview_from_rows(img, cat, &p, 64, out);
+    p.max_side = 19;
+    check_preview_from_rows(img, NULL, &p, 5, out);
     p.max_side = 8;
     assert_int_equal(otf_formats_write_png(stdout, img, NULL, &p, NULL), OTF_E_LIMIT);
+    {
+        struct otf_formats_preview *pv = NULL;
+        assert_int_equal(otf_formats_preview_new(300, 200, &p, &pv, NULL), OTF_E_LIMIT);
+        p.max_side = 100;
+        assert_int_equal(otf_formats_preview_new(0, 200, &p, &pv, NULL), OTF_E_INVAL);
+        assert_null(pv);
+    }
     otf_fits_close_image(img);
     unlink(path);
     free(path);
