@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "formats/formats.h"
 #include "otf_build_config.h"
@@ -87,6 +86,7 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     struct otf_formats_kv *kv = otf_xcalloc(j->n_params + 1, sizeof *kv);
     struct otf_detect_timings t;
     struct otf_formats_file of[N_OUT];
+    int64_t size[N_OUT] = {0};
     int n_open = 0;
     size_t n_kv = 0;
     enum otf_status rc;
@@ -164,20 +164,18 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
         }
     }
     if (rc == OTF_OK) {
+        for (int i = 0; i < N_OUT; i++) { /* every byte is written: the size is the position */
+            off_t at = ftello(of[i].f);
+            size[i] = at > 0 ? (int64_t)at : 0;
+        }
         rc = otf_formats_file_commit_all(of, (size_t)n_open, eb);
         n_open = 0; /* committed, or removed on failure */
     }
     for (int i = 0; i < n_open; i++)
         otf_formats_file_abort(&of[i]);
-    for (int i = 0; i < N_OUT && rc == OTF_OK; i++) {
-        struct stat sb;
-        if (!outputs[i].mime)
-            continue; /* PROV-N: beside the PROV-JSON result, not listed */
-        path = otf_xasprintf("%s/%s", dir, outputs[i].file);
-        otf_uws_job_set_result(j, outputs[i].file, outputs[i].mime,
-                               stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0);
-        free(path);
-    }
+    for (int i = 0; i < N_OUT && rc == OTF_OK; i++)
+        if (outputs[i].mime) /* PROV-N: beside the PROV-JSON result, not listed */
+            otf_uws_job_set_result(j, outputs[i].file, outputs[i].mime, size[i]);
     if (rc != OTF_OK)
         otf_errbuf_prefix(eb, "writing the results");
     free(kv);
