@@ -8,10 +8,32 @@
 
 #ifdef OTF_HAVE_MVEC
 #include <immintrin.h>
-/* glibc's vector math library (libmvec, glibc >= 2.35): tanhf on four floats at once, within
- * 2 ulp of tanhf and about seven times faster; it picks its SSE4/AVX2 code at load time. Every
- * pixel of every image goes through here. */
+/* glibc's vector math library (libmvec, glibc >= 2.35): tanhf on four or eight floats at once,
+ * within 2 ulp of tanhf and several times faster. Every pixel of every image goes through here.
+ * The 4-lane SSE4 and 8-lane AVX2 versions give the same bits for every float (checked over all
+ * of [0, 20), the range of gain * v); the AVX-512 one differs by 1 ulp on 3 % of them, so it is
+ * not used: a patch must not depend on the CPU's vector width. */
 __m128 _ZGVbN4v_tanhf(__m128 x);
+__m256 _ZGVdN8v_tanhf(__m256 x);
+
+/* The 8-lane loop on CPUs with AVX2 (chosen at run time; the build targets older x86-64 too):
+ * returns the values done, a multiple of 8. About 1.7 times the 4-lane loop's speed. */
+__attribute__((target("avx2"))) static size_t normalise_avx2(float *v, size_t n, float flo,
+                                                             float fhi, float k, float fill)
+{
+    const __m256 vlo = _mm256_set1_ps(flo), vhi = _mm256_set1_ps(fhi), vk = _mm256_set1_ps(k);
+    const __m256 vfill = _mm256_set1_ps(fill);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+        /* max/min return their second operand for a NaN: NaN lanes are replaced below */
+        __m256 c = _mm256_min_ps(_mm256_max_ps(x, vlo), vhi);
+        __m256 t = _ZGVdN8v_tanhf(_mm256_mul_ps(vk, _mm256_sub_ps(c, vlo)));
+        _mm256_storeu_ps(v + i, _mm256_blendv_ps(t, vfill, nan));
+    }
+    return i;
+}
 #endif
 
 void otf_detect_normalise(float *v, size_t n, double lo, double hi, double gain, float fill)
@@ -21,6 +43,8 @@ void otf_detect_normalise(float *v, size_t n, double lo, double hi, double gain,
     size_t i = 0;
 
 #ifdef OTF_HAVE_MVEC
+    if (__builtin_cpu_supports("avx2"))
+        i = normalise_avx2(v, n, flo, fhi, k, fill);
     const __m128 vlo = _mm_set1_ps(flo), vhi = _mm_set1_ps(fhi), vk = _mm_set1_ps(k);
     const __m128 vfill = _mm_set1_ps(fill);
     for (; i + 4 <= n; i += 4) {

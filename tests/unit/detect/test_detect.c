@@ -12,6 +12,11 @@
 #include "detect/detect.h"
 #include "otf_test.h"
 
+#ifdef OTF_HAVE_MVEC
+#include <immintrin.h>
+__m128 _ZGVbN4v_tanhf(__m128 x);
+#endif
+
 /* ---- helpers ---- */
 
 /* Writes a w x h float32 FITS image with pixel (x, y) = fn(x, y); returns a temp path. */
@@ -181,6 +186,41 @@ static void test_normalise(void **state)
         x = x < lo ? lo : (x > hi ? hi : x);
         assert_float_equal(w[i], tanhf(k * (x - lo)), 3e-7);
     }
+}
+
+/* The normalised values do not depend on the CPU's vector width: whichever loop runs here
+ * (8 lanes with AVX2, else 4), every value is bit for bit what libmvec's 4-lane tanhf gives,
+ * and the scalar tail what tanhf gives. */
+static void test_normalise_lanes(void **state)
+{
+#ifdef OTF_HAVE_MVEC
+    enum { N = 4099 }; /* 512 blocks of 8, then 3 for the tail */
+    const double lo = -2e-6, hi = 4e-5, gain = 3.0;
+    const float flo = (float)lo, fhi = (float)hi, k = (float)(gain / (hi - lo));
+    float *v = malloc(N * sizeof *v), *want = malloc(N * sizeof *want);
+    (void)state;
+    for (int i = 0; i < N; i++)
+        v[i] = (float)(i - 200) * 1.1e-8f * (float)(1 + i % 7); /* below, inside and above */
+    v[9] = NAN;
+    v[4097] = NAN;
+    for (int i = 0; i < N; i++) {
+        float x = isnan(v[i]) ? flo : v[i];
+        want[i] = k * ((x < flo ? flo : (x > fhi ? fhi : x)) - flo);
+    }
+    for (int i = 0; i + 4 <= N; i += 4)
+        _mm_storeu_ps(want + i, _ZGVbN4v_tanhf(_mm_loadu_ps(want + i)));
+    for (int i = N - N % 4; i < N; i++)
+        want[i] = tanhf(want[i]);
+    want[9] = want[4097] = -3.0f;
+    otf_detect_normalise(v, N, lo, hi, gain, -3.0f);
+    for (int i = 0; i < N; i++)
+        if (memcmp(&v[i], &want[i], sizeof(float)) != 0)
+            fail_msg("value %d: %.9g, 4-lane tanhf gives %.9g", i, v[i], want[i]);
+    free(v);
+    free(want);
+#else
+    skip();
+#endif
 }
 
 static void test_percentile(void **state)
@@ -915,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_tiles_cover),
         cmocka_unit_test(test_tiles_roi),
         cmocka_unit_test(test_normalise),
+        cmocka_unit_test(test_normalise_lanes),
         cmocka_unit_test(test_percentile),
         cmocka_unit_test(test_percentile_bounds),
         cmocka_unit_test(test_diou),
