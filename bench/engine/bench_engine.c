@@ -6,7 +6,11 @@
  *   bench_engine --model sdc1.dat --size 256 --batch 8 --precision fp32 [--reps 10]
  *                [--threads 2] [--backend cpu] [--input in.f32 --output out.f32]
  *                [--stage raw|activated|decoded] [--winograd 0|1] [--gap-ms N]
+ *                [--streams S]
  *   bench_engine --peak [--threads 2]        (matmul peak only)
+ *
+ * --streams S is the engine's n_streams: each forward of --batch images runs as S parts at once,
+ * --threads / S threads each (engine.h).
  */
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -90,8 +94,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_engine --model PATH [--size N] [--batch N] [--precision "
                     "fp32|bf16] [--reps N] [--threads N] [--backend NAME] [--input F --output "
-                    "F] [--stage raw|activated|decoded] [--winograd 0|1] [--gap-ms N] | --peak "
-                    "[--threads N]\n");
+                    "F] [--stage raw|activated|decoded] [--winograd 0|1] [--gap-ms N] [--streams "
+                    "S] | --peak [--threads N]\n");
 }
 
 int main(int argc, char **argv)
@@ -99,6 +103,7 @@ int main(int argc, char **argv)
     const char *model = NULL, *backend = "cpu", *in_path = NULL, *out_path = NULL;
     const char *prec_s = "fp32", *stage_s = "raw";
     int size = 256, batch = 8, reps = 10, threads = 2, peak_only = 0, winograd = 1, gap_ms = 0;
+    int streams = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--peak") == 0) {
@@ -134,6 +139,8 @@ int main(int argc, char **argv)
             winograd = atoi(v);
         else if (strcmp(a, "--gap-ms") == 0) /* idle time before each timed forward */
             gap_ms = atoi(v);
+        else if (strcmp(a, "--streams") == 0)
+            streams = atoi(v);
         else {
             usage();
             return 2;
@@ -183,6 +190,7 @@ int main(int argc, char **argv)
     p.n_threads = threads;
     p.input_bias = 0.1f;
     p.winograd = winograd;
+    p.n_streams = streams;
     int64_t t0 = otf_time_mono_us();
     if (otf_engine_new(net, &p, &eng, &eb) != OTF_OK) {
         fprintf(stderr, "bench_engine: %s\n", eb.msg);
@@ -253,14 +261,16 @@ int main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"backend\": \"%s\", \"precision\": \"%s\", \"size\": %d, \"batch\": %d, "
-           "\"threads\": %d, \"winograd_layers\": %d, \"reps\": %d, \"gflop_per_patch\": %.3f, "
+           "\"threads\": %d, \"streams\": %d, \"winograd_layers\": %d, \"reps\": %d, "
+           "\"gflop_per_patch\": %.3f, "
            "\"prepare_ms\": %.1f, "
            "\"ms_per_batch_median\": %.3f, \"ms_per_patch_median\": %.3f, "
            "\"ms_per_patch_mean\": %.3f, "
            "\"ms_per_patch_best\": %.3f, \"gflops\": %.1f, \"engine_mib\": %.1f, "
            "\"peak_rss_mib\": %.1f}\n",
-           backend, prec_s, size, batch, threads, otf_engine_winograd_layers(eng), reps, gflop,
-           prepare_ms, med, med / batch, mean / batch, best / batch, gflop * batch / (med / 1e3),
+           backend, prec_s, size, batch, threads, otf_engine_streams(eng),
+           otf_engine_winograd_layers(eng), reps, gflop, prepare_ms, med, med / batch, mean / batch,
+           best / batch, gflop * batch / (med / 1e3),
            (double)otf_engine_memory_bytes(eng) / 1048576.0, (double)ru.ru_maxrss / 1024.0);
     rc = 0;
 out:

@@ -4,11 +4,34 @@
  * images. */
 #include "engine/engine.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_BATCH 65536
+#define MAX_BATCH   65536
+#define MAX_STREAMS 64
+
+/* One part of a split forward: what stream k runs, and how it went. */
+struct part {
+    const float *in;
+    float *out;
+    int n; /* 0: nothing for this stream this time */
+    enum otf_engine_stage stage;
+    enum otf_status rc;
+    struct otf_errbuf eb;
+};
+
+/* The threads of streams 1..S-1 (stream 0 runs on the caller's thread). A forward publishes the
+ * parts and bumps `gen`; each thread runs its part and counts itself in `done`. */
+struct stream_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t go, finished;
+    uint64_t gen;
+    int done, quit, n_threads;
+    pthread_t *threads;
+    struct part *parts; /* [n_streams] */
+};
 
 struct otf_engine {
     const struct otf_model_net *net; /* borrowed */
@@ -18,7 +41,84 @@ struct otf_engine {
     size_t n_layers;                   /* layers run */
     struct otf_model_shape *shapes;    /* [n_layers+1] */
     const struct otf_model_yolo *yolo; /* the last layer run is YOLO, else NULL */
+    int n_streams;                     /* states[], each prepared for stream_batch images */
+    int stream_batch;
+    void **states;            /* [n_streams]; states[0] == state */
+    struct stream_pool *pool; /* NULL when n_streams == 1 */
 };
+
+struct stream_arg {
+    struct otf_engine *eng;
+    int k;
+};
+
+static enum otf_status run_part(struct otf_engine *eng, int k, struct part *pt);
+
+static void *stream_main(void *arg)
+{
+    struct stream_arg a = *(struct stream_arg *)arg;
+    struct stream_pool *sp = a.eng->pool;
+    uint64_t seen = 0;
+
+    free(arg);
+    pthread_setname_np(pthread_self(), "otf-stream");
+    pthread_mutex_lock(&sp->lock);
+    for (;;) {
+        while (!sp->quit && sp->gen == seen)
+            pthread_cond_wait(&sp->go, &sp->lock);
+        if (sp->quit)
+            break;
+        seen = sp->gen;
+        pthread_mutex_unlock(&sp->lock);
+        run_part(a.eng, a.k, &sp->parts[a.k]);
+        pthread_mutex_lock(&sp->lock);
+        if (++sp->done == sp->n_threads)
+            pthread_cond_signal(&sp->finished);
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return NULL;
+}
+
+static void pool_stop(struct stream_pool *sp)
+{
+    if (!sp)
+        return;
+    pthread_mutex_lock(&sp->lock);
+    sp->quit = 1;
+    pthread_cond_broadcast(&sp->go);
+    pthread_mutex_unlock(&sp->lock);
+    for (int i = 0; i < sp->n_threads; i++)
+        pthread_join(sp->threads[i], NULL);
+    pthread_mutex_destroy(&sp->lock);
+    pthread_cond_destroy(&sp->go);
+    pthread_cond_destroy(&sp->finished);
+    free(sp->threads);
+    free(sp->parts);
+    free(sp);
+}
+
+static enum otf_status pool_start(struct otf_engine *e, struct otf_errbuf *eb)
+{
+    struct stream_pool *sp = otf_xcalloc(1, sizeof(*sp));
+    pthread_mutex_init(&sp->lock, NULL);
+    pthread_cond_init(&sp->go, NULL);
+    pthread_cond_init(&sp->finished, NULL);
+    sp->threads = otf_xcalloc((size_t)e->n_streams - 1, sizeof(*sp->threads));
+    sp->parts = otf_xcalloc((size_t)e->n_streams, sizeof(*sp->parts));
+    e->pool = sp;
+    for (int k = 1; k < e->n_streams; k++) {
+        struct stream_arg *a = otf_xmalloc(sizeof(*a));
+        *a = (struct stream_arg){e, k};
+        if (pthread_create(&sp->threads[k - 1], NULL, stream_main, a) != 0) {
+            free(a);
+            pool_stop(sp);
+            e->pool = NULL;
+            return OTF_FAIL(eb, OTF_E_INTERNAL, "cannot start the thread of engine stream %d", k);
+        }
+        sp->n_threads++;
+    }
+    return OTF_OK;
+}
 
 void otf_engine_params_init(struct otf_engine_params *p)
 {
@@ -33,6 +133,7 @@ void otf_engine_params_init(struct otf_engine_params *p)
     p->input_bias = 0.1f;
     p->winograd = 1;
     p->n_layers = 0;
+    p->n_streams = 1;
 }
 
 static const char *const precision_names[] = {"fp32", "bf16", "fp16", "int8"};
@@ -93,6 +194,8 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
                         net->n_layers);
     if (p->n_threads < 0)
         return OTF_FAIL(eb, OTF_E_INVAL, "negative thread count");
+    if (p->n_streams < 0 || p->n_streams > MAX_STREAMS)
+        return OTF_FAIL(eb, OTF_E_INVAL, "%d streams not in [1, %d]", p->n_streams, MAX_STREAMS);
     if (!be->supports(p->precision, why, sizeof(why)))
         return OTF_FAIL(eb, OTF_E_INVAL, "backend %s cannot run %s: %s", be->name,
                         otf_engine_precision_name(p->precision), *why ? why : "not supported");
@@ -120,26 +223,64 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
     if (net->layers[e->n_layers - 1].has_yolo)
         e->yolo = &net->layers[e->n_layers - 1].yolo;
 
+    /* Streams: never more than images in a batch, nor than threads to run them. */
+    e->n_streams = e->p.n_streams < 1 ? 1 : e->p.n_streams;
+    e->n_streams = e->n_streams > e->p.batch_max ? e->p.batch_max : e->n_streams;
+    e->n_streams = e->n_streams > e->p.n_threads ? e->p.n_threads : e->n_streams;
+    e->p.n_streams = e->n_streams;
+    e->stream_batch = (e->p.batch_max + e->n_streams - 1) / e->n_streams;
+    e->states = otf_xcalloc((size_t)e->n_streams, sizeof(*e->states));
+
     memset(&pp, 0, sizeof(pp));
     pp.net = net;
     pp.n_layers = e->n_layers;
     pp.shapes = e->shapes;
-    pp.batch_max = e->p.batch_max;
+    pp.batch_max = e->stream_batch;
     pp.precision = e->p.precision;
-    pp.n_threads = e->p.n_threads;
+    pp.n_threads = e->p.n_threads / e->n_streams;
     pp.input_bias = e->p.input_bias;
     pp.winograd = e->p.winograd;
-    rc = be->prepare(&pp, &e->state, eb);
-    if (rc != OTF_OK && eb)
-        otf_errbuf_prefix(eb, "backend %s", be->name);
+    for (int k = 0; k < e->n_streams && rc == OTF_OK; k++) {
+        rc = be->prepare(&pp, &e->states[k], eb);
+        if (rc != OTF_OK && eb)
+            otf_errbuf_prefix(eb, "backend %s", be->name);
+    }
+    e->state = e->states[0];
+    if (rc == OTF_OK && e->n_streams > 1)
+        rc = pool_start(e, eb);
 out:
     if (rc != OTF_OK) {
+        for (int k = 0; e->states && k < e->n_streams; k++)
+            be->free(e->states[k]);
+        free(e->states);
         free(e->shapes);
         free(e);
         return rc;
     }
     *out = e;
     return OTF_OK;
+}
+
+/* Stream k's part: its images as power-of-two pieces, largest first (13 = 8 + 4 + 1). A backend
+ * that builds per-batch-size state (the cpu backend's plans: oneDNN primitives, their JIT code,
+ * Winograd scratchpads) then sees at most 1 + log2(batch) sizes, instead of up to batch of them
+ * (each new one cost 10-680 ms in the middle of a server's batch). */
+static enum otf_status run_part(struct otf_engine *eng, int k, struct part *pt)
+{
+    pt->rc = OTF_OK;
+    for (int done = 0; done < pt->n;) {
+        int m = pt->n - done;
+        if (m != eng->stream_batch)
+            while (m & (m - 1))
+                m &= m - 1; /* the highest set bit */
+        pt->rc = eng->be->forward(eng->states[k], pt->in + (size_t)done * eng->shapes[0].size, m,
+                                  pt->out + (size_t)done * eng->shapes[eng->n_layers].size,
+                                  pt->stage, &pt->eb);
+        if (pt->rc != OTF_OK)
+            break;
+        done += m;
+    }
+    return pt->rc;
 }
 
 enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int n, float *out,
@@ -154,22 +295,45 @@ enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int 
         return OTF_FAIL(eb, OTF_E_INVAL, "NULL input or output");
     if ((unsigned)stage > OTF_ENGINE_STAGE_DECODED)
         return OTF_FAIL(eb, OTF_E_INVAL, "bad stage %d", (int)stage);
-    /* A partial batch runs as power-of-two pieces, largest first (13 = 8 + 4 + 1): a backend
-     * that builds per-batch-size state (the cpu backend's plans: oneDNN primitives, their JIT
-     * code, Winograd scratchpads) then sees at most 1 + log2(batch_max) sizes, instead of up
-     * to batch_max of them (each new one cost 10-680 ms in the middle of a server's batch). */
-    for (int done = 0; done < n;) {
-        int k = n - done;
-        if (k != eng->p.batch_max)
-            while (k & (k - 1))
-                k &= k - 1; /* the highest set bit */
-        rc = eng->be->forward(
-            eng->state, in + (size_t)done * eng->shapes[0].size, k,
-            out + (size_t)done * eng->shapes[eng->n_layers].size,
-            stage == OTF_ENGINE_STAGE_DECODED ? OTF_ENGINE_STAGE_ACTIVATED : stage, eb);
-        if (rc != OTF_OK)
+    const enum otf_engine_stage be_stage =
+        stage == OTF_ENGINE_STAGE_DECODED ? OTF_ENGINE_STAGE_ACTIVATED : stage;
+    if (eng->n_streams == 1) {
+        struct part pt = {in, out, n, be_stage, OTF_OK, {0}};
+        if ((rc = run_part(eng, 0, &pt)) != OTF_OK) {
+            if (eb)
+                *eb = pt.eb;
             return rc;
-        done += k;
+        }
+    } else {
+        /* n images in S nearly equal parts (the first n % S one larger), all at once */
+        struct stream_pool *sp = eng->pool;
+        const int S = eng->n_streams, base = n / S, extra = n % S;
+        int at = 0;
+        for (int k = 0; k < S; k++) {
+            struct part *pt = &sp->parts[k];
+            pt->n = base + (k < extra);
+            pt->in = in + (size_t)at * eng->shapes[0].size;
+            pt->out = out + (size_t)at * eng->shapes[eng->n_layers].size;
+            pt->stage = be_stage;
+            pt->eb.msg[0] = '\0';
+            at += pt->n;
+        }
+        pthread_mutex_lock(&sp->lock);
+        sp->done = 0;
+        sp->gen++;
+        pthread_cond_broadcast(&sp->go);
+        pthread_mutex_unlock(&sp->lock);
+        run_part(eng, 0, &sp->parts[0]);
+        pthread_mutex_lock(&sp->lock);
+        while (sp->done < sp->n_threads)
+            pthread_cond_wait(&sp->finished, &sp->lock);
+        pthread_mutex_unlock(&sp->lock);
+        for (int k = 0; k < S; k++)
+            if (sp->parts[k].rc != OTF_OK) {
+                if (eb)
+                    *eb = sp->parts[k].eb;
+                return sp->parts[k].rc;
+            }
     }
     if (stage == OTF_ENGINE_STAGE_DECODED && eng->yolo)
         otf_engine_yolo_decode(eng->yolo, &eng->shapes[eng->n_layers], eng->p.in_w, eng->p.in_h,
@@ -204,14 +368,25 @@ int otf_engine_winograd_layers(const struct otf_engine *eng)
 
 size_t otf_engine_memory_bytes(const struct otf_engine *eng)
 {
-    return eng->be->memory_bytes ? eng->be->memory_bytes(eng->state) : 0;
+    size_t sum = 0;
+    for (int k = 0; eng->be->memory_bytes && k < eng->n_streams; k++)
+        sum += eng->be->memory_bytes(eng->states[k]);
+    return sum;
+}
+
+int otf_engine_streams(const struct otf_engine *eng)
+{
+    return eng->n_streams;
 }
 
 void otf_engine_free(struct otf_engine *eng)
 {
     if (!eng)
         return;
-    eng->be->free(eng->state);
+    pool_stop(eng->pool);
+    for (int k = 0; k < eng->n_streams; k++)
+        eng->be->free(eng->states[k]);
+    free(eng->states);
     free(eng->shapes);
     free(eng);
 }

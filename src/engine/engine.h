@@ -4,7 +4,9 @@
  * Design notes: docs/internals/engine.md.
  *
  * Threads: an engine is used by one thread at a time (its worker). Distinct engines, also on
- * the same net, may run concurrently. The registry functions are thread-safe.
+ * the same net, may run concurrently. The registry functions are thread-safe. An engine of
+ * n_streams > 1 runs each forward as n_streams parts at once, on the caller's thread and
+ * n_streams - 1 threads of its own.
  *
  *   struct otf_engine_params p;
  *   otf_engine_params_init(&p);               // auto backend, fp32, batch 1, 256x256
@@ -38,6 +40,10 @@ struct otf_engine_params {
     int winograd;                        /* 1 (default): Winograd F(4x4,3x3) for the wide 3x3
                                             stride-1 fp32 convolutions where the backend has it;
                                             0: direct only (docs/internals/engine-cpu.md) */
+    int n_streams; /* 1 (default): one backend state runs the whole batch on n_threads threads.
+                      S > 1: S states of ceil(batch_max / S) images and n_threads / S threads
+                      each; a forward splits its images in S nearly equal parts run at once,
+                      so that no part waits at a barrier of another (docs/internals/engine.md) */
 };
 
 /* Fills `p` with the defaults above. */
@@ -66,6 +72,9 @@ struct otf_model_shape otf_engine_output_shape(const struct otf_engine *eng);
 const char *otf_engine_backend_name(const struct otf_engine *eng);
 /* Bytes held by the backend state (0 when the backend does not say). */
 size_t otf_engine_memory_bytes(const struct otf_engine *eng);
+
+/* Streams the engine runs (n_streams, clamped to batch_max and n_threads). */
+int otf_engine_streams(const struct otf_engine *eng);
 
 /* Layers that run as Winograd convolutions (0 unless p.winograd and the backend has them). */
 int otf_engine_winograd_layers(const struct otf_engine *eng);

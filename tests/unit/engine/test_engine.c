@@ -537,6 +537,82 @@ static void test_engine_args(void **st)
     otf_model_net_free(net);
 }
 
+/* n_streams: a forward split across streams gives what one state gives, on every backend,
+ * for every count of images (parts of unequal size, streams left without images); the count is
+ * clamped to batch_max and to the threads; out-of-range counts are refused. */
+static void test_streams(void **st)
+{
+    struct otf_model_net *net = load("caseA/model_A.bin");
+    const struct otf_engine_backend *const *bes;
+    size_t n_be;
+    struct otf_errbuf eb = {0};
+    uint64_t rng = 99;
+
+    (void)st;
+    bes = otf_engine_backend_list(&n_be);
+    for (size_t bi = 0; bi < n_be; bi++) {
+        struct otf_engine_params p;
+        struct otf_engine *one = NULL, *split = NULL, *eng = NULL;
+        float *in, *want, *got;
+        size_t isz, osz;
+
+        otf_engine_params_init(&p);
+        p.backend = bes[bi]->name;
+        if (!bes[bi]->supports(p.precision, NULL, 0))
+            continue;
+        p.in_w = p.in_h = 64;
+        p.batch_max = 5;
+        p.n_threads = 3;
+        if (otf_engine_new(net, &p, &one, &eb) != OTF_OK)
+            fail_msg("%s: %s", p.backend, eb.msg);
+        p.n_streams = 3;
+        if (otf_engine_new(net, &p, &split, &eb) != OTF_OK)
+            fail_msg("%s, 3 streams: %s", p.backend, eb.msg);
+        assert_int_equal(otf_engine_streams(one), 1);
+        assert_int_equal(otf_engine_streams(split), 3);
+        isz = otf_engine_input_size(one);
+        osz = otf_engine_output_size(one);
+        in = malloc(5 * isz * sizeof(float));
+        want = malloc(5 * osz * sizeof(float));
+        got = malloc(5 * osz * sizeof(float));
+        assert_true(in && want && got);
+        for (size_t i = 0; i < 5 * isz; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            in[i] = (float)(rng >> 40) / (float)(1 << 24);
+        }
+        for (int n = 1; n <= 5; n++) {
+            char what[64];
+            assert_int_equal(otf_engine_forward(one, in, n, want, OTF_ENGINE_STAGE_DECODED, &eb),
+                             OTF_OK);
+            memset(got, 0xff, 5 * osz * sizeof(float));
+            assert_int_equal(otf_engine_forward(split, in, n, got, OTF_ENGINE_STAGE_DECODED, &eb),
+                             OTF_OK);
+            snprintf(what, sizeof what, "%s, %d images in 3 streams", p.backend, n);
+            compare(what, got, want, (size_t)n * osz, TOL_REL, 1e-5);
+        }
+        assert_true(otf_engine_memory_bytes(split) >= otf_engine_memory_bytes(one));
+        otf_engine_free(one);
+        otf_engine_free(split);
+        /* clamped: no more streams than images per batch, nor than threads */
+        p.n_streams = 8;
+        assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_OK);
+        assert_int_equal(otf_engine_streams(eng), 3);
+        otf_engine_free(eng);
+        p.batch_max = 2;
+        assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_OK);
+        assert_int_equal(otf_engine_streams(eng), 2);
+        otf_engine_free(eng);
+        p.n_streams = -1;
+        assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+        p.n_streams = 65;
+        assert_int_equal(otf_engine_new(net, &p, &eng, &eb), OTF_E_INVAL);
+        free(in);
+        free(want);
+        free(got);
+    }
+    otf_model_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,7 +620,7 @@ int main(void)
         cmocka_unit_test(test_case_e),      cmocka_unit_test(test_dense_bias_node),
         cmocka_unit_test(test_pool_lrn),    cmocka_unit_test(test_conv_after_dense),
         cmocka_unit_test(test_random_nets), cmocka_unit_test(test_engine_args),
-        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_winograd),    cmocka_unit_test(test_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
