@@ -88,6 +88,10 @@ static const struct cfg_item items[] = {
     {"engine.winograd", CFG_INT, "1", 0, 1, OFF(engine.winograd),
      "1: wide 3x3 fp32 convolutions run as Winograd F(4x4,3x3) on the cpu backend (1.7x faster "
      "on SDC1, outputs within 3e-6 of direct, more engine memory); 0: direct convolutions only"},
+    {"engine.streams", CFG_INT, "1", 1, 64, OFF(engine.streams),
+     "parts each forward pass runs as, at once, on engine.threads / streams threads each (the "
+     "patches split evenly; at most one per thread). 2 on 2 cores: no part waits at another's "
+     "thread barriers, at the cost of the plans and weights once per stream"},
 };
 
 #define N_ITEMS (sizeof items / sizeof items[0])

@@ -62,6 +62,7 @@ struct otf_engine_settings {
     int threads;     /* engine.threads (0 = all cores) */
     int helper_nice; /* engine.helper_nice: nice value of the reader and finisher threads */
     int winograd;    /* engine.winograd: 1 = Winograd for wide 3x3 fp32 convolutions */
+    int streams;     /* engine.streams: parts each forward runs as, at once */
 };
 
 struct otf_config {

@@ -35,6 +35,7 @@ struct otf_worker_params {
     int progress_ms;        /* smallest interval between progress updates (and abort checks) */
     int helper_nice;        /* nice value of the reader and finisher threads (0 = unchanged) */
     int winograd;           /* engine: Winograd for wide 3x3 fp32 convolutions (default 1) */
+    int streams;            /* engine: parts each forward runs as, at once (default 1) */
     const char *stats_path; /* shared counters file (NULL = none) */
 };
 

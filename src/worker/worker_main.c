@@ -31,6 +31,7 @@ void otf_worker_params_init(struct otf_worker_params *p)
     p->progress_ms = 200;
     p->helper_nice = 19;
     p->winograd = 1;
+    p->streams = 1;
     p->sched.min_jobs = 1;
     p->sched.max_jobs = 8;
     p->sched.max_wait_ms = 50;

@@ -80,6 +80,7 @@ static enum otf_status load(const struct otf_worker_params *p, const char *model
     ep.in_d = 1;
     ep.n_threads = p->threads;
     ep.winograd = p->winograd;
+    ep.n_streams = p->streams;
     ep.input_bias = m->manifest->input_bias;
     if (otf_engine_precision_parse(precision, &ep.precision) != OTF_OK)
         rc = OTF_FAIL(eb, OTF_E_INVAL, "unknown precision '%s'", precision);
@@ -136,9 +137,9 @@ enum otf_status wmodels_get(struct wmodels *ms, const struct otf_worker_params *
     }
     if (stats)
         atomic_fetch_add(&stats->model_loads, 1);
-    otf_log_info("worker", "model %s loaded: backend %s, %.1f MiB, %.0f ms", key,
-                 otf_engine_backend_name(m->engine), (double)m->bytes / 1048576.0,
-                 (double)(otf_time_mono_us() - t0) / 1000.0);
+    otf_log_info("worker", "model %s loaded: backend %s, %d stream(s), %.1f MiB, %.0f ms", key,
+                 otf_engine_backend_name(m->engine), otf_engine_streams(m->engine),
+                 (double)m->bytes / 1048576.0, (double)(otf_time_mono_us() - t0) / 1000.0);
     *loaded = 1;
     *out = m;
     return OTF_OK;

@@ -394,6 +394,7 @@ int supervisor_worker_main(const char *worker_id, int argc, char **argv)
     p.threads = cfg.engine.threads;
     p.helper_nice = cfg.engine.helper_nice;
     p.winograd = cfg.engine.winograd;
+    p.streams = cfg.engine.streams;
     p.stats_path = stats;
     if (otf_worker_run(&p, &worker_stop, &eb) != OTF_OK) {
         otf_log_error("worker", "%s: %s", worker_id, eb.msg);
