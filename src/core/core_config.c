@@ -90,8 +90,9 @@ static const struct cfg_item items[] = {
      "on SDC1, outputs within 3e-6 of direct, more engine memory); 0: direct convolutions only"},
     {"engine.streams", CFG_INT, "1", 1, 64, OFF(engine.streams),
      "parts each forward pass runs as, at once, on engine.threads / streams threads each (the "
-     "patches split evenly; at most one per thread). 2 on 2 cores: no part waits at another's "
-     "thread barriers, at the cost of the plans and weights once per stream"},
+     "patches split evenly; at most one per thread); each stream holds its own plans and "
+     "weights. On 2 cores, 2 left the cores less idle but gave no more throughput and a slower "
+     "lone job (docs/internals/engine.md)"},
 };
 
 #define N_ITEMS (sizeof items / sizeof items[0])
