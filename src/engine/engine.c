@@ -36,14 +36,13 @@ struct stream_pool {
 struct otf_engine {
     const struct otf_model_net *net; /* borrowed */
     const struct otf_engine_backend *be;
-    void *state;                       /* the backend's, freed with be->free */
     struct otf_engine_params p;        /* resolved copy; p.backend points at be->name */
     size_t n_layers;                   /* layers run */
     struct otf_model_shape *shapes;    /* [n_layers+1] */
     const struct otf_model_yolo *yolo; /* the last layer run is YOLO, else NULL */
     int n_streams;                     /* states[], each prepared for stream_batch images */
     int stream_batch;
-    void **states;            /* [n_streams]; states[0] == state */
+    void **states;            /* [n_streams]: the backend states, each freed with be->free */
     struct stream_pool *pool; /* NULL when n_streams == 1 */
 };
 
@@ -245,7 +244,6 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
         if (rc != OTF_OK && eb)
             otf_errbuf_prefix(eb, "backend %s", be->name);
     }
-    e->state = e->states[0];
     if (rc == OTF_OK && e->n_streams > 1)
         rc = pool_start(e, eb);
 out:
@@ -363,7 +361,7 @@ const char *otf_engine_backend_name(const struct otf_engine *eng)
 
 int otf_engine_winograd_layers(const struct otf_engine *eng)
 {
-    return eng->be->winograd_layers ? eng->be->winograd_layers(eng->state) : 0;
+    return eng->be->winograd_layers ? eng->be->winograd_layers(eng->states[0]) : 0;
 }
 
 size_t otf_engine_memory_bytes(const struct otf_engine *eng)
