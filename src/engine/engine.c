@@ -40,10 +40,9 @@ struct otf_engine {
     size_t n_layers;                   /* layers run */
     struct otf_model_shape *shapes;    /* [n_layers+1] */
     const struct otf_model_yolo *yolo; /* the last layer run is YOLO, else NULL */
-    int n_streams;                     /* states[], each prepared for stream_batch images */
-    int stream_batch;
-    void **states;            /* [n_streams]: the backend states, each freed with be->free */
-    struct stream_pool *pool; /* NULL when n_streams == 1 */
+    int stream_batch;                  /* images each of the p.n_streams states is prepared for */
+    void **states;            /* [p.n_streams]: the backend states, each freed with be->free */
+    struct stream_pool *pool; /* NULL when p.n_streams == 1 */
 };
 
 struct stream_arg {
@@ -102,10 +101,10 @@ static enum otf_status pool_start(struct otf_engine *e, struct otf_errbuf *eb)
     pthread_mutex_init(&sp->lock, NULL);
     pthread_cond_init(&sp->go, NULL);
     pthread_cond_init(&sp->finished, NULL);
-    sp->threads = otf_xcalloc((size_t)e->n_streams - 1, sizeof(*sp->threads));
-    sp->parts = otf_xcalloc((size_t)e->n_streams, sizeof(*sp->parts));
+    sp->threads = otf_xcalloc((size_t)e->p.n_streams - 1, sizeof(*sp->threads));
+    sp->parts = otf_xcalloc((size_t)e->p.n_streams, sizeof(*sp->parts));
     e->pool = sp;
-    for (int k = 1; k < e->n_streams; k++) {
+    for (int k = 1; k < e->p.n_streams; k++) {
         struct stream_arg *a = otf_xmalloc(sizeof(*a));
         *a = (struct stream_arg){e, k};
         if (pthread_create(&sp->threads[k - 1], NULL, stream_main, a) != 0) {
@@ -223,12 +222,13 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
         e->yolo = &net->layers[e->n_layers - 1].yolo;
 
     /* Streams: never more than images in a batch, nor than threads to run them. */
-    e->n_streams = e->p.n_streams < 1 ? 1 : e->p.n_streams;
-    e->n_streams = e->n_streams > e->p.batch_max ? e->p.batch_max : e->n_streams;
-    e->n_streams = e->n_streams > e->p.n_threads ? e->p.n_threads : e->n_streams;
-    e->p.n_streams = e->n_streams;
-    e->stream_batch = (e->p.batch_max + e->n_streams - 1) / e->n_streams;
-    e->states = otf_xcalloc((size_t)e->n_streams, sizeof(*e->states));
+    {
+        int ns = e->p.n_streams < 1 ? 1 : e->p.n_streams;
+        ns = ns > e->p.batch_max ? e->p.batch_max : ns;
+        e->p.n_streams = ns > e->p.n_threads ? e->p.n_threads : ns;
+    }
+    e->stream_batch = (e->p.batch_max + e->p.n_streams - 1) / e->p.n_streams;
+    e->states = otf_xcalloc((size_t)e->p.n_streams, sizeof(*e->states));
 
     memset(&pp, 0, sizeof(pp));
     pp.net = net;
@@ -236,19 +236,19 @@ enum otf_status otf_engine_new(const struct otf_model_net *net, const struct otf
     pp.shapes = e->shapes;
     pp.batch_max = e->stream_batch;
     pp.precision = e->p.precision;
-    pp.n_threads = e->p.n_threads / e->n_streams;
+    pp.n_threads = e->p.n_threads / e->p.n_streams;
     pp.input_bias = e->p.input_bias;
     pp.winograd = e->p.winograd;
-    for (int k = 0; k < e->n_streams && rc == OTF_OK; k++) {
+    for (int k = 0; k < e->p.n_streams && rc == OTF_OK; k++) {
         rc = be->prepare(&pp, &e->states[k], eb);
         if (rc != OTF_OK && eb)
             otf_errbuf_prefix(eb, "backend %s", be->name);
     }
-    if (rc == OTF_OK && e->n_streams > 1)
+    if (rc == OTF_OK && e->p.n_streams > 1)
         rc = pool_start(e, eb);
 out:
     if (rc != OTF_OK) {
-        for (int k = 0; e->states && k < e->n_streams; k++)
+        for (int k = 0; e->states && k < e->p.n_streams; k++)
             be->free(e->states[k]);
         free(e->states);
         free(e->shapes);
@@ -295,7 +295,7 @@ enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int 
         return OTF_FAIL(eb, OTF_E_INVAL, "bad stage %d", (int)stage);
     const enum otf_engine_stage be_stage =
         stage == OTF_ENGINE_STAGE_DECODED ? OTF_ENGINE_STAGE_ACTIVATED : stage;
-    if (eng->n_streams == 1) {
+    if (eng->p.n_streams == 1) {
         struct part pt = {in, out, n, be_stage, OTF_OK, {0}};
         if ((rc = run_part(eng, 0, &pt)) != OTF_OK) {
             if (eb)
@@ -305,7 +305,7 @@ enum otf_status otf_engine_forward(struct otf_engine *eng, const float *in, int 
     } else {
         /* n images in S nearly equal parts (the first n % S one larger), all at once */
         struct stream_pool *sp = eng->pool;
-        const int S = eng->n_streams, base = n / S, extra = n % S;
+        const int S = eng->p.n_streams, base = n / S, extra = n % S;
         int at = 0;
         for (int k = 0; k < S; k++) {
             struct part *pt = &sp->parts[k];
@@ -367,14 +367,14 @@ int otf_engine_winograd_layers(const struct otf_engine *eng)
 size_t otf_engine_memory_bytes(const struct otf_engine *eng)
 {
     size_t sum = 0;
-    for (int k = 0; eng->be->memory_bytes && k < eng->n_streams; k++)
+    for (int k = 0; eng->be->memory_bytes && k < eng->p.n_streams; k++)
         sum += eng->be->memory_bytes(eng->states[k]);
     return sum;
 }
 
 int otf_engine_streams(const struct otf_engine *eng)
 {
-    return eng->n_streams;
+    return eng->p.n_streams;
 }
 
 void otf_engine_free(struct otf_engine *eng)
@@ -382,7 +382,7 @@ void otf_engine_free(struct otf_engine *eng)
     if (!eng)
         return;
     pool_stop(eng->pool);
-    for (int k = 0; k < eng->n_streams; k++)
+    for (int k = 0; k < eng->p.n_streams; k++)
         eng->be->free(eng->states[k]);
     free(eng->states);
     free(eng->shapes);
