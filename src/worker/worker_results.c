@@ -134,8 +134,9 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
             n_open = i + 1;
     }
     if (rc == OTF_OK) {
-        /* The preview, the longest to make (it reads the image again), is drawn on a thread of
-         * its own while this one writes the others: the job is published that much sooner. */
+        /* The preview, the longest to make (and, for a region smaller than the image, a second
+         * read of it), is drawn on a thread of its own while this one writes the others: the
+         * job is published that much sooner. */
         struct preview pv = {
             .f = of[OUT_PREVIEW].f, .img = w->img, .built = w->preview, .cat = cat};
         pthread_t th;
