@@ -9,8 +9,10 @@
 # the first one), REPS (headline repetitions, default 3), OUT (JSON lines, default BUILD_DIR/bench-server.jsonl), WORK (temp folder),
 # THREADS (engine threads, default 2), THIN (width of the fast-forward network, default 0.35;
 # 0 = skip that scenario), DIRECT (1, the default: the fp32 headline also runs with
-# engine.winograd = 0, direct convolutions only, server and engine alone; 0 = skip). Prints a
-# Markdown table (bench/server/table.py).
+# engine.winograd = 0, direct convolutions only, server and engine alone; 0 = skip), SCENARIOS
+# (all, the default; headline = only the 16-job runs alternating with the engine alone, for a
+# long paired series: PRECS=FP32 DIRECT=0 THIN=0 SCENARIOS=headline REPS=15). Prints a Markdown
+# table (bench/server/table.py).
 #
 # The fast-forward scenario runs the same 16 jobs through the SDC1 architecture with every
 # hidden layer THIN times as wide (tools/make_sdc1_random.py --width): the same patches, grid and
@@ -134,7 +136,12 @@ engine() { # label, precision, patches[, model[, winograd]]: the same patches in
 # first precision; the switch scenarios start cold (their model loads are the point).
 REPS=${REPS:-3}
 DIRECT=${DIRECT:-1}
-first=1
+SCENARIOS=${SCENARIOS:-all}
+case $SCENARIOS in
+all) first=1 ;;
+headline) first=0 ;;
+*) echo "run.sh: SCENARIOS is all or headline, not '$SCENARIOS'" >&2; exit 2 ;;
+esac
 for P in $PRECS; do
     p=$(echo "$P" | tr 'A-Z' 'a-z')
     for r in $(seq "$REPS"); do

@@ -13,6 +13,20 @@ def eng_ms(e):
     return e.get("ms_per_patch_mean", e["ms_per_patch_median"])
 
 
+def paired(label, same, refs):
+    """Each server run against the engine-alone runs just before and after it (run.sh alternates
+    them, so REPS server runs sit between REPS + 1 engine runs): the host's slow drifts cancel
+    in each pair, and the median of the pairs' overheads is robust to a loud moment."""
+    if len(refs) != len(same) + 1:
+        return
+    over = sorted(100 * (1 - s["patches_per_s"] / ((1000 / eng_ms(a) + 1000 / eng_ms(b)) / 2))
+                  for s, a, b in zip(same, refs, refs[1:]))
+    q1, _, q3 = statistics.quantiles(over, n=4) if len(over) > 1 else (over[0],) * 3
+    print(f"| {label}: overhead of each server run against the mean of the engine runs "
+          f"before and after it ({len(over)} pairs) | median {statistics.median(over):.1f} %, "
+          f"quartiles {q1:.1f} to {q3:.1f} %, range {over[0]:.1f} to {over[-1]:.1f} % |")
+
+
 def cpu_table(srv, eng_rows):
     """CPU milliseconds per job of the server's own work (medians over the runs of a scenario):
     the stages beside the forward pass (thread CPU clocks), the rest of the worker (forward
@@ -98,6 +112,7 @@ def main(path):
             print(f"| {r['label']}: server / engine-alone patches/s (medians of {len(same)} "
                   f"and {len(refs)} runs) | {s_pps:.2f} / {e_pps:.2f} = {s_pps / e_pps:.2f} "
                   f"(overhead {100 * (1 - s_pps / e_pps):.1f} %) |")
+            paired(r["label"], same, refs)
         st = r["stage_s"]
         print(f"| {r['label']}: worker stage seconds (first run) | " +
               ", ".join(f"{k} {v:.1f}" for k, v in st.items()) + f", busy {r['busy_s']:.1f} |")
