@@ -70,6 +70,10 @@ static const struct cfg_item items[] = {
      "longest wait for a batch to fill, from its first queued job, ms"},
     {"batch.max_patches", CFG_INT, "16", 1, 4096, OFF(sched.max_patches),
      "patches per forward micro-batch"},
+    {"batch.join", CFG_INT, "1", 0, 1, OFF(sched.join),
+     "1: a queued job joins a running batch of its model and precision that holds fewer than "
+     "batch.max_jobs jobs, between micro-batches, when the batch rules would pick it now; 0: a "
+     "batch keeps the jobs it was claimed with"},
     {"queue.max_jobs", CFG_INT, "1000", 1, 10000000, OFF(sched.queue_max_jobs),
      "queued jobs before new ones get 503"},
     {"models.max_resident", CFG_INT, "2", 1, 64, OFF(sched.max_resident),

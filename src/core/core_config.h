@@ -55,6 +55,7 @@ struct otf_sched_params {
     int max_resident;   /* models.max_resident */
     int64_t memory_mb;  /* models.memory_mb budget for resident models */
     int hold_ms;        /* models.hold_ms before switching away from a busy model */
+    int join;           /* batch.join: queued jobs may join a running batch of their key */
 };
 
 struct otf_engine_settings {

@@ -113,9 +113,10 @@ static int job_before(const struct otf_sched_job *a, size_t ia, const struct otf
     return ia < ib;
 }
 
-/* Deficit round robin across the owners of one key (quantum = max_patches patches). */
+/* Deficit round robin across the owners of one key (quantum = max_patches patches), up to
+ * `limit` jobs. */
 static void take_fair(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
-                      const struct key_stat *k, struct otf_sched_decision *d)
+                      const struct key_stat *k, size_t limit, struct otf_sched_decision *d)
 {
     size_t *idx = otf_xmalloc((k->n ? k->n : 1) * sizeof *idx);
     char *used = otf_xcalloc(k->n ? k->n : 1, 1);
@@ -146,12 +147,12 @@ static void take_fair(struct otf_sched *s, const struct otf_sched_job *jobs, siz
             owners[n_owners++] = o;
     }
     left = m;
-    while (left > 0 && d->n_jobs < (size_t)s->p.max_jobs) {
-        for (size_t o = 0; o < n_owners && d->n_jobs < (size_t)s->p.max_jobs; o++) {
+    while (left > 0 && d->n_jobs < limit) {
+        for (size_t o = 0; o < n_owners && d->n_jobs < limit; o++) {
             int64_t *def = deficit_slot(s, owners[o]);
             int has = 0;
             *def += s->p.max_patches;
-            for (size_t a = 0; a < m && d->n_jobs < (size_t)s->p.max_jobs; a++) {
+            for (size_t a = 0; a < m && d->n_jobs < limit; a++) {
                 const struct otf_sched_job *j = &jobs[idx[a]];
                 if (used[a] || !str_eq(j->owner, owners[o]))
                     continue;
@@ -180,8 +181,11 @@ static void take_fair(struct otf_sched *s, const struct otf_sched_job *jobs, siz
     free(owners);
 }
 
-void otf_sched_pick_batch(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
-                          int64_t now_us, struct otf_sched_decision *d)
+/* The decision of otf_sched_pick_batch, taking at most `limit` jobs; with `model` set, only when
+ * the decision is that key (otf_sched_pick_join). */
+static void pick(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n, int64_t now_us,
+                 size_t limit, const char *model, const char *precision,
+                 struct otf_sched_decision *d)
 {
     struct key_stat *keys = otf_xcalloc(n ? n : 1, sizeof *keys);
     size_t nk = 0;
@@ -230,14 +234,33 @@ void otf_sched_pick_batch(struct otf_sched *s, const struct otf_sched_job *jobs,
     /* Stay on the loaded model while it is busy, for hold_ms, or while nobody else is ready. */
     if (loaded && (!other_ready || now_us - s->loaded_since_us < (int64_t)s->p.hold_ms * 1000))
         best = loaded;
+    if (best && model && !(str_eq(best->model, model) && str_eq(best->precision, precision)))
+        best = NULL;
     if (best) {
         d->model = best->model;
         d->precision = best->precision;
         d->is_switch = best != loaded;
-        take_fair(s, jobs, n, best, d);
+        take_fair(s, jobs, n, best, limit, d);
         d->wake_at_us = 0;
     }
     free(keys);
+}
+
+void otf_sched_pick_batch(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
+                          int64_t now_us, struct otf_sched_decision *d)
+{
+    pick(s, jobs, n, now_us, (size_t)s->p.max_jobs, NULL, NULL, d);
+}
+
+void otf_sched_pick_join(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
+                         int64_t now_us, const char *model, const char *precision, size_t room,
+                         struct otf_sched_decision *d)
+{
+    if (room > (size_t)s->p.max_jobs)
+        room = (size_t)s->p.max_jobs;
+    pick(s, jobs, n, now_us, room, model ? model : "", precision ? precision : "FP32", d);
+    if (d->n_jobs == 0)
+        d->wake_at_us = 0; /* a running batch asks again at its next micro-batch */
 }
 
 int64_t otf_sched_fill_microbatch(const struct otf_sched_stream *streams, size_t n,

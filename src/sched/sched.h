@@ -74,6 +74,16 @@ int otf_sched_is_loaded(const struct otf_sched *s, const char *model, const char
 void otf_sched_pick_batch(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
                           int64_t now_us, struct otf_sched_decision *d);
 
+/* Jobs to add to a running batch of (model, precision) that has room for `room` more jobs
+ * (batch.join): the queued jobs of that key which otf_sched_pick_batch would take now, at most
+ * `room` (and max_jobs) of them, by the same rules (readiness, stickiness to the loaded model for
+ * hold_ms, FIFO across keys, deficit round robin across owners, whose deficits it updates).
+ * None when the decision now would be another key: a batch takes no more jobs once the worker
+ * owes another key its turn, so it ends and the worker switches. wake_at_us is always 0. */
+void otf_sched_pick_join(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
+                         int64_t now_us, const char *model, const char *precision, size_t room,
+                         struct otf_sched_decision *d);
+
 /* ---- micro-batches: patches of several images in one forward pass ---- */
 
 /* One image of a running batch as the patch packer sees it. */

@@ -49,14 +49,15 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
 
 /* ---- shared counters (one small file per worker, mapped by the worker and by otfd) ---- */
 
-#define OTF_WORKER_STATS_MAGIC 0x4f54465753544132ULL /* "OTFWSTA2" */
+#define OTF_WORKER_STATS_MAGIC 0x4f54465753544133ULL /* "OTFWSTA3" */
 
 struct otf_worker_stats {
     uint64_t magic;
     int64_t pid;
     _Atomic int64_t updated_us;   /* last write, wall clock */
     _Atomic int64_t batches;      /* batches claimed */
-    _Atomic int64_t batch_jobs;   /* jobs in those batches */
+    _Atomic int64_t batch_jobs;   /* jobs in those batches, joiners included */
+    _Atomic int64_t batch_joins;  /* jobs that joined a running batch (batch.join) */
     _Atomic int64_t microbatches; /* forward passes */
     _Atomic int64_t patches;      /* patches through the engine */
     _Atomic int64_t jobs_completed;

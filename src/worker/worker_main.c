@@ -6,7 +6,9 @@
  * over under a mutex). This thread owns the engine, the collectors, the WCS and the store. A
  * finisher thread (with its own store handle) takes each job whose patches are all collected:
  * second NMS, catalogue, result files, publication — so writing results never stalls the
- * engine. */
+ * engine. Between micro-batches the reader also lets queued jobs of the batch's key join it
+ * while it holds fewer than batch.max_jobs jobs (batch.join; its own store handle, and the
+ * scheduler, which the worker thread leaves alone while a batch runs). */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -40,6 +42,7 @@ void otf_worker_params_init(struct otf_worker_params *p)
     p->sched.max_resident = 2;
     p->sched.memory_mb = 8192;
     p->sched.hold_ms = 200;
+    p->sched.join = 1;
 }
 
 /* ---- a running batch ---- */
@@ -58,9 +61,14 @@ struct batch {
     const struct otf_worker_params *p;
     struct otf_worker_stats *stats;
     struct wmodel *m;
-    struct wjob *jobs;
-    size_t n_jobs;
-    int64_t id; /* for logs and provenance */
+    struct wjob *jobs;         /* [cap]; jobs[0..n_jobs) are in the batch */
+    _Atomic size_t n_jobs;     /* grows (reader thread) as jobs join; a slot is set up first */
+    size_t cap;                /* batch.max_jobs, or the jobs claimed if more */
+    int64_t id;                /* for logs and provenance */
+    struct otf_sched *sched;   /* the worker's, used by the reader alone while the batch runs */
+    struct otf_store *join_st; /* the reader's store handle for joins, or NULL */
+    struct otf_sched_decision *join_d; /* the reader's join decision (large) */
+    int join_off;                      /* joins stopped: no store handle for them */
 
     size_t patch_floats;
     struct mbuf bufs[N_BUFS];
@@ -109,19 +117,22 @@ static void helper_thread_start(const struct otf_worker_params *p, const char *n
         otf_log_debug("worker", "helper thread priority unchanged");
 }
 
+static void join_queued(struct batch *b);
+
 static void *reader_main(void *arg)
 {
     struct batch *b = arg;
-    struct otf_sched_stream *streams = otf_xcalloc(b->n_jobs, sizeof *streams);
+    struct otf_sched_stream *streams = otf_xcalloc(b->cap, sizeof *streams);
     helper_thread_start(b->p, "otf-reader");
-    int64_t *deficit = otf_xcalloc(b->n_jobs, sizeof *deficit);
-    int64_t *take = otf_xcalloc(b->n_jobs, sizeof *take);
+    int64_t *deficit = otf_xcalloc(b->cap, sizeof *deficit);
+    int64_t *take = otf_xcalloc(b->cap, sizeof *take);
     int next = 0;
 
     for (;;) {
         struct mbuf *mb = &b->bufs[next];
         int64_t total;
         int k = 0;
+        size_t n;
 
         pthread_mutex_lock(&b->lock);
         while (!b->stop && mb->full)
@@ -132,19 +143,21 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&b->lock);
 
-        for (size_t i = 0; i < b->n_jobs; i++) {
+        if (b->p->sched.join && b->n_jobs < b->cap)
+            join_queued(b);
+        n = b->n_jobs;
+        for (size_t i = 0; i < n; i++) {
             struct wjob *w = &b->jobs[i];
             streams[i].owner = w->job->owner;
             streams[i].remaining =
                 atomic_load(&w->state) == WJOB_ACTIVE ? w->total - w->produced : 0;
         }
-        total =
-            otf_sched_fill_microbatch(streams, b->n_jobs, b->p->sched.max_patches, deficit, take);
+        total = otf_sched_fill_microbatch(streams, n, b->p->sched.max_patches, deficit, take);
         if (total == 0)
             break;
         {
             int64_t start = otf_time_mono_us(), cpu0 = otf_time_thread_cpu_us();
-            for (size_t i = 0; i < b->n_jobs; i++) {
+            for (size_t i = 0; i < n; i++) {
                 struct wjob *w = &b->jobs[i];
                 for (int64_t t = 0; t < take[i] && atomic_load(&w->state) == WJOB_ACTIVE; t++) {
                     struct otf_errbuf eb = {0};
@@ -179,6 +192,10 @@ static void *reader_main(void *arg)
     b->reader_done = 1;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
+    otf_store_close(b->join_st);
+    b->join_st = NULL;
+    free(b->join_d);
+    b->join_d = NULL;
     free(streams);
     free(deficit);
     free(take);
@@ -446,7 +463,7 @@ static void finisher_start(struct batch *b)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&b->fin_cond, &ca);
     pthread_condattr_destroy(&ca);
-    b->fin_q = otf_xcalloc(b->n_jobs ? b->n_jobs : 1, sizeof *b->fin_q);
+    b->fin_q = otf_xcalloc(b->cap ? b->cap : 1, sizeof *b->fin_q);
     if (otf_store_open(b->p->store_url, &b->fin_st, &eb) != OTF_OK) {
         otf_log_warn("worker", "finisher without its own store (%s): results written inline",
                      eb.msg);
@@ -749,6 +766,107 @@ static size_t queue_view(struct otf_job **jobs, size_t n, const struct otf_store
     return n;
 }
 
+/* The QUEUED jobs (oldest first, up to QUEUE_SCAN) as the scheduler sees them: *queued is a new
+ * array (otf_uws_job_array_free) and *view, grown to fit, points into it. */
+static enum otf_status list_queue(struct otf_store *st, const struct otf_store_queue *q, size_t nq,
+                                  struct otf_job ***queued, size_t *n, struct otf_sched_job **view,
+                                  struct otf_errbuf *eb)
+{
+    struct otf_store_filter f = {0};
+    enum otf_status rc;
+
+    f.phase_mask = OTF_PHASE_BIT(OTF_PHASE_QUEUED);
+    f.limit = QUEUE_SCAN;
+    if ((rc = otf_store_list_jobs(st, &f, queued, n, eb)) != OTF_OK)
+        return rc;
+    *view = otf_xrealloc(*view, (*n ? *n : 1) * sizeof **view);
+    queue_view(*queued, *n, q, nq, *view);
+    return OTF_OK;
+}
+
+/* Sets up a job claimed into the running batch (batch.join) in the batch's next slot, then makes
+ * the slot visible to the batch's threads. The reader thread. */
+static void join_one(struct batch *b, struct otf_job *job)
+{
+    size_t i = b->n_jobs;
+    struct wjob *w = &b->jobs[i];
+    struct otf_errbuf eb = {0};
+    int64_t s0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us();
+
+    w->job = job;
+    w->started_us = otf_time_now_us();
+    otf_store_set_progress(b->join_st, job->id, 0, 0, "reading", NULL);
+    if (job_setup(b->p, b->m, w, &eb) != OTF_OK)
+        job_fail(w, "%s", eb.msg); /* ended as ERROR by end_finished, as at a batch's start */
+    else
+        otf_store_set_progress(b->join_st, job->id, 0, w->total, "inference", NULL);
+    atomic_fetch_add(&b->stats->setup_us, otf_time_mono_us() - s0);
+    atomic_fetch_add(&b->stats->setup_cpu_us, otf_time_thread_cpu_us() - c0);
+    atomic_fetch_add(&b->stats->batch_jobs, 1);
+    atomic_fetch_add(&b->stats->batch_joins, 1);
+    otf_log_info("worker", "batch %lld: job %s joins (%zu of at most %zu jobs)", (long long)b->id,
+                 job->id, i + 1, b->cap);
+    atomic_store(&b->n_jobs, i + 1);
+}
+
+/* Lets queued jobs of the batch's key join it while it has room, when the scheduler would pick
+ * them now (otf_sched_pick_join: the same readiness, stickiness and owner fairness as a new
+ * batch), so that a job arriving while its model runs starts with the next micro-batch instead
+ * of after the whole batch (a 32768^2 image runs for minutes). The reader thread, between
+ * micro-batches: the queue is read only when the store changed and the key has queued jobs. */
+static void join_queued(struct batch *b)
+{
+    struct otf_store_queue *q = NULL;
+    struct otf_job **queued = NULL, **claimed = NULL;
+    struct otf_sched_job *view = NULL;
+    size_t nq = 0, n = 0, n_claimed = 0, room = b->cap - b->n_jobs;
+    const char **ids = NULL;
+    struct otf_errbuf eb = {0};
+    int waiting = 0;
+
+    if (b->join_off)
+        return;
+    if (!b->join_st) {
+        if (otf_store_open(b->p->store_url, &b->join_st, &eb) != OTF_OK) {
+            otf_log_warn("worker", "batch %lld: no jobs join it (store: %s)", (long long)b->id,
+                         eb.msg);
+            b->join_off = 1;
+            return;
+        }
+        b->join_d = otf_xmalloc(sizeof *b->join_d);
+    }
+    if (otf_store_queue_summary(b->join_st, &q, &nq, &eb) != OTF_OK)
+        goto out;
+    for (size_t k = 0; k < nq; k++)
+        waiting |= q[k].model && strcmp(q[k].model, b->m->model_id) == 0 &&
+                   otf_str_ieq(q[k].precision, b->m->precision) && q[k].n_jobs > 0;
+    if (!waiting || list_queue(b->join_st, q, nq, &queued, &n, &view, &eb) != OTF_OK)
+        goto out;
+    otf_sched_pick_join(b->sched, view, n, otf_time_now_us(), b->m->model_id, b->m->precision, room,
+                        b->join_d);
+    if (b->join_d->n_jobs == 0)
+        goto out;
+    ids = otf_xcalloc(b->join_d->n_jobs, sizeof *ids);
+    for (size_t i = 0; i < b->join_d->n_jobs; i++)
+        ids[i] = view[b->join_d->job_idx[i]].id;
+    if (otf_store_claim_job_ids(b->join_st, b->p->worker_id, ids, b->join_d->n_jobs, b->p->lease_ms,
+                                &claimed, &n_claimed, &eb) != OTF_OK)
+        goto out;
+    for (size_t i = 0; i < n_claimed; i++) { /* at most `room`: the pick took no more */
+        join_one(b, claimed[i]);
+        claimed[i] = NULL; /* the batch owns it */
+    }
+out:
+    if (eb.msg[0])
+        otf_log_warn("worker", "batch %lld: joining queued jobs failed: %s", (long long)b->id,
+                     eb.msg);
+    free(ids);
+    free(view);
+    otf_uws_job_array_free(claimed, n_claimed);
+    otf_uws_job_array_free(queued, n);
+    otf_store_queue_free(q, nq);
+}
+
 /* Ends a batch for good: waits for its finisher to publish the jobs it still holds, then frees
  * the jobs' images, collectors and the batch. */
 static void batch_release(struct batch *b)
@@ -789,8 +907,10 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
     b->p = p;
     b->stats = stats;
     b->id = batch_id;
-    b->jobs = otf_xcalloc(n, sizeof *b->jobs);
+    b->cap = n > (size_t)p->sched.max_jobs ? n : (size_t)p->sched.max_jobs;
+    b->jobs = otf_xcalloc(b->cap, sizeof *b->jobs);
     b->n_jobs = n;
+    b->sched = sched;
     for (size_t i = 0; i < n; i++) {
         b->jobs[i].job = claimed[i];
         b->jobs[i].started_us = otf_time_now_us();
@@ -867,24 +987,19 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
                  "per batch)",
                  p->worker_id, p->backend, p->sched.max_patches, p->sched.max_jobs);
     while (!*stop) {
-        struct otf_store_filter f = {0};
         struct otf_job **queued = NULL, **claimed = NULL;
         struct otf_store_queue *q = NULL;
         size_t n = 0, nq = 0, n_claimed = 0;
         const char **ids = NULL;
         struct otf_errbuf leb = {0};
 
-        f.phase_mask = OTF_PHASE_BIT(OTF_PHASE_QUEUED);
-        f.limit = QUEUE_SCAN;
         if (otf_store_queue_summary(st, &q, &nq, &leb) != OTF_OK ||
-            otf_store_list_jobs(st, &f, &queued, &n, &leb) != OTF_OK) {
+            list_queue(st, q, nq, &queued, &n, &view, &leb) != OTF_OK) {
             otf_log_warn("worker", "queue scan failed: %s", leb.msg);
             otf_store_queue_free(q, nq);
             otf_store_wait_change(st, seq, 1000, &seq, NULL);
             continue;
         }
-        view = otf_xrealloc(view, (n ? n : 1) * sizeof *view);
-        queue_view(queued, n, q, nq, view);
         otf_sched_pick_batch(sched, view, n, otf_time_now_us(), &d);
         if (d.n_jobs > 0) {
             char model[128], prec[32];

@@ -71,6 +71,10 @@ static const struct family families[] = {
       "Jobs in the batches claimed (mean batch size = this "
       "/ otf_batches_total).",
       batch_jobs, 1),
+    F("otf_batch_joins_total", "counter",
+      "Jobs that joined a running batch of their model and precision (batch.join), counted in "
+      "otf_batch_jobs_total too.",
+      batch_joins, 1),
     F("otf_microbatches_total", "counter", "Forward passes run.", microbatches, 1),
     F("otf_patches_total", "counter", "Patches through the engine (rate() gives patches/s).",
       patches, 1),

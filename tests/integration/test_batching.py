@@ -522,15 +522,61 @@ class FairnessTest(BatchingCase):
 
     TOKENS = {"alice": "tok-alice-4242424242", "bob": "tok-bob-1717171717"}
 
+    def owners_server(self, name, *extra):
+        tf = self.tmp / f"tokens-{name}"
+        tf.write_text("".join(f"{hashlib.sha256(t.encode()).hexdigest()} {o}\n"
+                              for o, t in self.TOKENS.items()))
+        return self.server(name, "--workers", 1, "--batch.min_jobs", 1, "--batch.max_wait_ms", 0,
+                           "--http.tokens_file", tf, *extra, tokens=self.TOKENS)
+
+    def start_big_job(self, srv, alice):
+        """alice's 4096^2 job (thousands of patches), once it runs."""
+        big = self.submit(alice, image=self.image(4096))
+
+        def running():
+            d = self.info(alice, big)
+            return d["phase"] == "EXECUTING" and d["jobInfo"]["patchesDone"] > 0
+        self.wait_for("the big job to make progress", running, srv=srv)
+        return big
+
+    def test_job_joins_a_running_batch(self):
+        """batch.join: bob's small job, queued while alice's big job of the same model runs
+        alone in its batch, joins that batch at a following micro-batch, shares its forward
+        passes (DRR across owners) and ends while the big job still runs."""
+        srv = self.owners_server("join", "--batch.max_jobs", 4)
+        alice, bob = srv.client("alice"), srv.client("bob")
+        big = self.start_big_job(srv, alice)
+        small = self.submit(bob, image=self.image(512))
+        d = self.wait_final(bob, [small], srv=srv)[small]
+        self.assertEqual(d["phase"], "COMPLETED", d)
+        self.assertEqual(self.info(alice, big)["phase"], "EXECUTING",
+                         "the small job waited for the big one")
+        self.assertEqual(self.metric(bob, "otf_batches_total"), 1)
+        self.assertEqual(self.metric(bob, "otf_batch_joins_total"), 1)
+        self.assertEqual(self.metric(bob, "otf_batch_jobs_total"), 2)
+        r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
+        self.assertEqual(r.status, 303, r)
+
+    def test_batch_join_off_keeps_the_claimed_jobs(self):
+        """batch.join 0: the small job waits in the queue until the big job's batch ends."""
+        srv = self.owners_server("nojoin", "--batch.max_jobs", 4, "--batch.join", 0)
+        alice, bob = srv.client("alice"), srv.client("bob")
+        big = self.start_big_job(srv, alice)
+        small = self.submit(bob, image=self.image(512))
+        time.sleep(2.0)
+        self.assertEqual(self.info(bob, small)["phase"], "QUEUED")
+        self.assertEqual(self.info(alice, big)["phase"], "EXECUTING")
+        r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
+        self.assertEqual(r.status, 303, r)
+        d = self.wait_final(bob, [small], srv=srv)[small]
+        self.assertEqual(d["phase"], "COMPLETED", d)
+        self.assertEqual(self.metric(bob, "otf_batches_total"), 2)
+        self.assertEqual(self.metric(bob, "otf_batch_joins_total"), 0)
+
     def test_two_owners_share_the_worker(self):
         """alice floods the queue, then bob queues 3 jobs: with batches of 2, bob's jobs run
         beside alice's (deficit round robin across owners) instead of after all of hers."""
-        tf = self.tmp / "tokens"
-        tf.write_text("".join(f"{hashlib.sha256(t.encode()).hexdigest()} {o}\n"
-                              for o, t in self.TOKENS.items()))
-        srv = self.server("fair", "--workers", 1, "--batch.max_jobs", 2, "--batch.min_jobs", 1,
-                          "--batch.max_wait_ms", 0, "--http.tokens_file", tf,
-                          tokens=self.TOKENS)
+        srv = self.owners_server("fair", "--batch.max_jobs", 2)
         alice, bob = srv.client("alice"), srv.client("bob")
         img = self.image(512)
         a_ids = [self.submit(alice, image=img, run=False) for _ in range(12)]

@@ -111,6 +111,59 @@ static void test_keys_fifo_and_hold(void **state)
     otf_sched_free(s);
 }
 
+static void test_join_running_batch(void **state)
+{
+    struct otf_sched_params p = params(1, 4, 50, 16, 200);
+    struct otf_sched *s = otf_sched_new(&p);
+    struct otf_sched_job q[] = {job("a1", "alice", "m1", "FP32", 100 * MS, 16),
+                                job("a2", "alice", "m1", "FP32", 110 * MS, 16),
+                                job("b1", "bob", "m1", "FP32", 120 * MS, 16),
+                                job("x", NULL, "m2", "FP32", 50 * MS, 16)};
+    static struct otf_sched_decision d;
+    (void)state;
+    /* m1 runs (loaded at 900 ms) with room for 2 more jobs: its queued jobs join, across owners
+     * (alice's oldest, then bob's), never m2's. */
+    otf_sched_set_loaded(s, "m1", "FP32", 900 * MS);
+    otf_sched_pick_join(s, q, 4, 1000 * MS, "m1", "FP32", 2, &d);
+    assert_int_equal(d.n_jobs, 2);
+    assert_string_equal(q[d.job_idx[0]].id, "a1");
+    assert_string_equal(q[d.job_idx[1]].id, "b1");
+    assert_int_equal(d.wake_at_us, 0);
+    /* No room, or a key without queued jobs: nothing. */
+    otf_sched_pick_join(s, q, 4, 1000 * MS, "m1", "FP32", 0, &d);
+    assert_int_equal(d.n_jobs, 0);
+    otf_sched_pick_join(s, q, 4, 1000 * MS, "m1", "BF16", 4, &d);
+    assert_int_equal(d.n_jobs, 0);
+    /* Room beyond max_jobs is capped. */
+    otf_sched_pick_join(s, q, 3, 1000 * MS, "m1", "FP32", 100, &d);
+    assert_int_equal(d.n_jobs, 3);
+    /* Past hold_ms, m2's job (older than m1's) has its turn: m1 takes no more jobs. */
+    otf_sched_pick_join(s, q, 4, 1200 * MS, "m1", "FP32", 2, &d);
+    assert_int_equal(d.n_jobs, 0);
+    /* ... unless m1's job is the oldest waiting (FIFO across keys). */
+    q[3].queued_us = 130 * MS;
+    otf_sched_pick_join(s, q, 4, 1200 * MS, "m1", "FP32", 1, &d);
+    assert_int_equal(d.n_jobs, 1);
+    otf_sched_free(s);
+}
+
+static void test_join_respects_min_jobs(void **state)
+{
+    /* min_jobs 3, max_wait 50 ms: one queued job joins only once it has waited max_wait_ms. */
+    struct otf_sched_params p = params(3, 8, 50, 16, 200);
+    struct otf_sched *s = otf_sched_new(&p);
+    struct otf_sched_job q[] = {job("a", NULL, "m1", "FP32", 1000 * MS, 16)};
+    static struct otf_sched_decision d;
+    (void)state;
+    otf_sched_set_loaded(s, "m1", "FP32", 900 * MS);
+    otf_sched_pick_join(s, q, 1, 1010 * MS, "m1", "FP32", 7, &d);
+    assert_int_equal(d.n_jobs, 0);
+    assert_int_equal(d.wake_at_us, 0);
+    otf_sched_pick_join(s, q, 1, 1050 * MS, "m1", "FP32", 7, &d);
+    assert_int_equal(d.n_jobs, 1);
+    otf_sched_free(s);
+}
+
 static void test_owner_fairness(void **state)
 {
     /* Owner A floods 20 jobs first; B's 2 jobs still make the first batch. */
@@ -223,6 +276,8 @@ int main(void)
         cmocka_unit_test(test_min_jobs_waits_until_max_wait),
         cmocka_unit_test(test_max_jobs_caps_batch),
         cmocka_unit_test(test_keys_fifo_and_hold),
+        cmocka_unit_test(test_join_running_batch),
+        cmocka_unit_test(test_join_respects_min_jobs),
         cmocka_unit_test(test_owner_fairness),
         cmocka_unit_test(test_fairness_by_patches),
         cmocka_unit_test(test_microbatch_one_owner_in_order),
