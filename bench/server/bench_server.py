@@ -15,6 +15,11 @@ bound the true joint peak).
 
 --sequential submits the next job only when the previous one has ended (latency at low load).
 --model2 alternates the jobs between two models (model-switch scenario).
+--late N --late-image IMG --late-after S submits N more jobs of IMG (default --image) S seconds
+after the others (a job arriving while a batch of its model runs: batch.join); their latencies
+are reported apart (late_latency_*), and the throughput counts every job. --late-owner submits
+them as a second owner (bearer tokens; the others are the first owner's): owners share a batch's
+micro-batches, while one owner's jobs run in the order they came.
 --warmup first runs one untimed job of --model, so that the timed jobs meet a resident model
 (the steady state of a running service); without it the first batch also loads the model.
 The client waits with UWS blocking calls (WAIT=30), one thread per job, so that it uses no CPU
@@ -22,6 +27,7 @@ the server could use while the jobs run.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -146,41 +152,52 @@ def main():
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="another job parameter, e.g. THRESHOLD=0.99 (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    ap.add_argument("--late", type=int, default=0, help="jobs submitted --late-after s later")
+    ap.add_argument("--late-image", help="their image (default --image)")
+    ap.add_argument("--late-after", type=float, default=2.0)
+    ap.add_argument("--late-owner", action="store_true", help="late jobs from a second owner")
     a = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="otf-bench-server-"))
-    srv = Otfd(a.otfd, tmp / "data", "--workers", a.workers, "--batch.max_jobs", a.max_jobs,
+    tokens = {"first": "bench-first-0123456789", "late": "bench-late-0123456789"}
+    auth = []
+    if a.late_owner:
+        (tmp / "tokens").write_text("".join(f"{hashlib.sha256(t.encode()).hexdigest()} {o}\n"
+                                            for o, t in tokens.items()))
+        auth = ["--http.tokens_file", tmp / "tokens"]
+    srv = Otfd(a.otfd, tmp / "data", *auth, "--workers", a.workers, "--batch.max_jobs", a.max_jobs,
                "--batch.max_patches", a.max_patches, "--batch.min_jobs", 1,
                "--models.max_resident", a.max_resident, "--engine.threads", a.threads,
                "--queue.max_jobs", 10000, "--log_level", "warn",
                *[x for kv in a.set for x in ("--" + kv.split("=", 1)[0], kv.split("=", 1)[1])],
                models=a.models, name="bench")
     srv.start()
-    c = srv.client()
+    c = srv.client(tokens["first"] if a.late_owner else None)
+    c_late = srv.client(tokens["late"]) if a.late_owner else c
     sampler = RssSampler(srv.proc.pid, a.rss_every)
     sampler.start()
     ids = []
     try:
         models = [a.model, a.model2] if a.model2 else [a.model]
 
-        def submit(i):
+        def submit(i, image=a.image, cl=c):
             mp = Multipart()
             mp.field("MODEL", models[i % len(models)])
             mp.field("PRECISION", a.precision)
             for kv in a.param:
                 mp.field(*kv.split("=", 1))
             mp.field("PHASE", "RUN")
-            mp.file("image", "image.fits", path=a.image)
-            r = c.post_multipart("/jobs", mp, timeout=600)
+            mp.file("image", "image.fits", path=image)
+            r = cl.post_multipart("/jobs", mp, timeout=600)
             if r.status != 303:
                 raise RuntimeError(f"submission refused: {r}")
             return r.header("Location").rsplit("/", 1)[1]
 
-        def wait_final(j):
+        def wait_final(j, cl=c):
             # UWS 1.1 blocking: returns when the phase leaves the given one (or after 30 s)
             ph = "PENDING"
             while ph not in FINAL:
-                d = c.get(f"/jobs/{j}", params={"WAIT": "30", "PHASE": ph},
+                d = cl.get(f"/jobs/{j}", params={"WAIT": "30", "PHASE": ph},
                           accept="application/json", timeout=60).json()
                 ph = d["phase"]
 
@@ -196,20 +213,24 @@ def main():
                 ids.append(j)
                 wait_final(j)
         else:
-            ids = [None] * a.jobs
+            ids = [None] * (a.jobs + a.late)
 
             def one(i):
-                ids[i] = submit(i)
-                wait_final(ids[i])
-            th = [threading.Thread(target=one, args=(i,)) for i in range(a.jobs)]
-            for t in th:
+                cl = c if i < a.jobs else c_late
+                ids[i] = submit(i) if i < a.jobs else submit(0, a.late_image or a.image, cl)
+                wait_final(ids[i], cl)
+            th = [threading.Thread(target=one, args=(i,)) for i in range(a.jobs + a.late)]
+            for i, t in enumerate(th):
+                if i == a.jobs:
+                    time.sleep(a.late_after)
                 t.start()
             for t in th:
                 t.join()
         t_end = time.time()
         otfd_cpu = proc_cpu_s(srv.proc.pid) - otfd_cpu0
         client_cpu = sum(os.times()[:2]) - client_cpu0
-        docs = [c.get(f"/jobs/{j}", accept="application/json").json() for j in ids]
+        docs = [(c if i < a.jobs else c_late).get(f"/jobs/{j}", accept="application/json").json()
+                for i, j in enumerate(ids)]
         m = metrics(c)
         sampler.stop.set()
         sampler.join()
@@ -224,22 +245,26 @@ def main():
     created = [parse_time(d["creationTime"]) for d in docs]
     ended = [parse_time(d["endTime"]) for d in docs]
     lat = [e - s for s, e in zip(created, ended)]
+    late, lat = lat[a.jobs:], lat[:a.jobs]
     run = [parse_time(d["endTime"]) - parse_time(d["startTime"]) for d in docs]
     patches = sum(d["jobInfo"]["patchesTotal"] for d in docs)
     # Throughput over the server's own span (first creation to last end) and the client's.
     span = max(ended) - min(created)
     wall = t_end - t0
     out = {
-        "label": a.label, "jobs": a.jobs, "model": a.model, "model2": a.model2,
+        "label": a.label, "jobs": len(docs), "model": a.model, "model2": a.model2,
         "precision": a.precision, "max_jobs": a.max_jobs, "max_patches": a.max_patches,
         "max_resident": a.max_resident, "sequential": a.sequential, "warmup": a.warmup,
         "settings": a.set, "params": a.param,
-        "patches": patches, "patches_per_job": patches / a.jobs,
+        "patches": patches, "patches_per_job": patches / len(docs),
         "span_s": round(span, 3), "wall_s": round(wall, 3),
-        "jobs_per_s": round(a.jobs / span, 4), "patches_per_s": round(patches / span, 3),
+        "jobs_per_s": round(len(docs) / span, 4), "patches_per_s": round(patches / span, 3),
         "latency_p50_s": round(percentile(lat, 0.5), 3),
         "latency_p99_s": round(percentile(lat, 0.99), 3),
         "latency_max_s": round(max(lat), 3),
+        **({"late": a.late, "late_after_s": a.late_after,
+            "late_latency_p50_s": round(percentile(late, 0.5), 3),
+            "late_latency_max_s": round(max(late), 3)} if late else {}),
         "run_p50_s": round(percentile(run, 0.5), 3),
         "batches": m.get("otf_batches_total"), "batch_jobs": m.get("otf_batch_jobs_total"),
         "microbatches": m.get("otf_microbatches_total"),

@@ -24,6 +24,11 @@ cd "$(dirname "$0")/../.."
 BUILD=${1:-build/release}
 PRECS=${PRECS:-"BF16 FP32"}
 THREADS=${THREADS:-2}
+SCENARIOS=${SCENARIOS:-all}
+case $SCENARIOS in
+all | headline) ;;
+*) echo "run.sh: SCENARIOS is all or headline, not '$SCENARIOS'" >&2; exit 2 ;;
+esac
 OUT=${OUT:-$BUILD/bench-server.jsonl}
 WORK=${WORK:-$(mktemp -d /tmp/otf-bench-server.XXXXXX)}
 OTFD=$BUILD/bin/otfd
@@ -107,6 +112,12 @@ write_fits(sys.argv[1], 256, seed=8)" "$IMG256"
 
 # The engine alone runs on the image's own patches as the worker normalises them (the first 16
 # of its 25; timings do not depend on the values, measured: 36.7 against 36.8 ms per patch).
+IMG4096=$WORK/img4096.fits
+[ -f "$IMG4096" ] || [ "$SCENARIOS" = headline ] || $PY -c "
+import sys; sys.path.insert(0, 'tests/integration')
+from test_batching import write_fits
+write_fits(sys.argv[1], 4096, seed=9)" "$IMG4096"
+
 PATCHES=$WORK/img1024-patches.f32
 [ -f "$PATCHES" ] || "$DETECT" patches --model "$WORK/models/sdc1" --image "$IMG" --out "$PATCHES" >/dev/null
 
@@ -136,12 +147,8 @@ engine() { # label, precision, patches[, model[, winograd]]: the same patches in
 # first precision; the switch scenarios start cold (their model loads are the point).
 REPS=${REPS:-3}
 DIRECT=${DIRECT:-1}
-SCENARIOS=${SCENARIOS:-all}
-case $SCENARIOS in
-all) first=1 ;;
-headline) first=0 ;;
-*) echo "run.sh: SCENARIOS is all or headline, not '$SCENARIOS'" >&2; exit 2 ;;
-esac
+first=1 # the one-off scenarios run with the first precision
+[ "$SCENARIOS" = all ] || first=0
 for P in $PRECS; do
     p=$(echo "$P" | tr 'A-Z' 'a-z')
     for r in $(seq "$REPS"); do
@@ -174,6 +181,13 @@ for P in $PRECS; do
             --max-jobs 2 --max-resident 2
         server "switch-resident1-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
             --max-jobs 2 --max-resident 1
+        # a second owner's 1024^2 job submitted 2 s into a 4096^2 job of the same model: it
+        # joins the running batch (batch.join), or waits for it to end
+        for join in 1 0; do
+            server "late-join$join-$p" --jobs 1 --image "$IMG4096" --late 1 --late-owner \
+                --late-image "$IMG" --late-after 2 --model sdc1 --precision "$P" --warmup \
+                --set batch.join=$join
+        done
     fi
 done
 # The fast-forward scenario, alternating with its engine alone, in the first precision.
