@@ -307,19 +307,27 @@ int64_t otf_sched_fill_microbatch(const struct otf_sched_stream *streams, size_t
                 continue;
             }
             *def += quantum;
-            /* Give this owner's credit to its streams in order: one image at a time. */
-            for (size_t i = first[o]; i < n && cap > 0 && *def > 0; i++) {
-                int64_t g;
-                if (!str_eq(streams[i].owner, streams[first[o]].owner))
-                    continue;
-                g = streams[i].remaining - take[i];
+            /* Give this owner's credit to one image at a time, the one with the fewest patches
+             * left first (the earlier one on a tie): images of one size go in order, and a small
+             * image that joins behind a large one is not held for the large one's minutes. */
+            while (cap > 0 && *def > 0) {
+                size_t best = n;
+                int64_t g = 0;
+                for (size_t i = first[o]; i < n; i++) {
+                    int64_t left = streams[i].remaining - take[i];
+                    if (left > 0 && (best == n || left < g) &&
+                        str_eq(streams[i].owner, streams[first[o]].owner)) {
+                        best = i;
+                        g = left;
+                    }
+                }
+                if (best == n)
+                    break;
                 if (g > *def)
                     g = *def;
                 if (g > cap)
                     g = cap;
-                if (g <= 0)
-                    continue;
-                take[i] += g;
+                take[best] += g;
                 *def -= g;
                 cap -= g;
                 total += g;

@@ -95,8 +95,10 @@ struct otf_sched_stream {
 /* Fills one micro-batch of at most `max_patches` patches from `n` streams: take[i] receives the
  * number of patches to take from stream i (0..remaining). Owners share the micro-batch by deficit
  * round robin (state in `deficit`, one slot per stream's owner position, persisting between
- * calls; pass an array of n zeros at the start of the batch); within an owner, streams are served
- * in order, each finished before the next starts. Returns the total taken (0 when all are done). */
+ * calls; pass an array of n zeros at the start of the batch); within an owner, the stream with
+ * the fewest patches left is served first (shortest remaining first; ties in order), so streams
+ * of one size finish one after the other, in order, and a small stream added behind a large one
+ * (a job joining the batch) finishes first. Returns the total taken (0 when all are done). */
 int64_t otf_sched_fill_microbatch(const struct otf_sched_stream *streams, size_t n,
                                   int64_t max_patches, int64_t *deficit, int64_t *take);
 

@@ -540,22 +540,26 @@ class FairnessTest(BatchingCase):
         return big
 
     def test_job_joins_a_running_batch(self):
-        """batch.join: bob's small job, queued while alice's big job of the same model runs
-        alone in its batch, joins that batch at a following micro-batch, shares its forward
-        passes (DRR across owners) and ends while the big job still runs."""
-        srv = self.owners_server("join", "--batch.max_jobs", 4)
-        alice, bob = srv.client("alice"), srv.client("bob")
-        big = self.start_big_job(srv, alice)
-        small = self.submit(bob, image=self.image(512))
-        d = self.wait_final(bob, [small], srv=srv)[small]
-        self.assertEqual(d["phase"], "COMPLETED", d)
-        self.assertEqual(self.info(alice, big)["phase"], "EXECUTING",
-                         "the small job waited for the big one")
-        self.assertEqual(self.metric(bob, "otf_batches_total"), 1)
-        self.assertEqual(self.metric(bob, "otf_batch_joins_total"), 1)
-        self.assertEqual(self.metric(bob, "otf_batch_jobs_total"), 2)
-        r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
-        self.assertEqual(r.status, 303, r)
+        """batch.join: a small job, queued while alice's big job of the same model runs alone in
+        its batch, joins that batch at a following micro-batch and ends while the big job still
+        runs: bob's shares the forward passes with alice's (DRR across owners), alice's own
+        goes first (the fewest patches left first within an owner)."""
+        for owner in ("bob", "alice"):
+            with self.subTest(owner=owner):
+                srv = self.owners_server(f"join-{owner}", "--batch.max_jobs", 4)
+                alice, other = srv.client("alice"), srv.client(owner)
+                big = self.start_big_job(srv, alice)
+                small = self.submit(other, image=self.image(512))
+                d = self.wait_final(other, [small], srv=srv)[small]
+                self.assertEqual(d["phase"], "COMPLETED", d)
+                self.assertEqual(self.info(alice, big)["phase"], "EXECUTING",
+                                 "the small job waited for the big one")
+                self.assertEqual(self.metric(other, "otf_batches_total"), 1)
+                self.assertEqual(self.metric(other, "otf_batch_joins_total"), 1)
+                self.assertEqual(self.metric(other, "otf_batch_jobs_total"), 2)
+                r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
+                self.assertEqual(r.status, 303, r)
+                srv.cleanup()
 
     def test_batch_join_off_keeps_the_claimed_jobs(self):
         """batch.join 0: the small job waits in the queue until the big job's batch ends."""

@@ -208,20 +208,37 @@ static void test_fairness_by_patches(void **state)
 
 static void test_microbatch_one_owner_in_order(void **state)
 {
-    struct otf_sched_stream st[] = {{"o", 10}, {"o", 10}, {"o", 3}};
+    struct otf_sched_stream st[] = {{"o", 10}, {"o", 10}, {"o", 10}};
     int64_t def[3] = {0}, take[3];
     (void)state;
     assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 16);
-    assert_int_equal(take[0], 10); /* the first image finishes first */
+    assert_int_equal(take[0], 10); /* images of one size: the first finishes first */
     assert_int_equal(take[1], 6);
     assert_int_equal(take[2], 0);
     st[0].remaining = 0;
     st[1].remaining = 4;
-    assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 7);
-    assert_int_equal(take[1], 4);
-    assert_int_equal(take[2], 3);
+    assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 14);
+    assert_int_equal(take[1], 4); /* the started image goes on before the next */
+    assert_int_equal(take[2], 10);
     st[1].remaining = st[2].remaining = 0;
     assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 0);
+}
+
+static void test_microbatch_one_owner_shortest_first(void **state)
+{
+    /* A large image runs; two small ones join behind it: they go first, the smaller first. */
+    struct otf_sched_stream st[] = {{"o", 1000}, {"o", 20}, {"o", 5}};
+    int64_t def[3] = {0}, take[3];
+    (void)state;
+    assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 16);
+    assert_int_equal(take[2], 5);
+    assert_int_equal(take[1], 11);
+    assert_int_equal(take[0], 0);
+    st[2].remaining = 0;
+    st[1].remaining = 9;
+    assert_int_equal(otf_sched_fill_microbatch(st, 3, 16, def, take), 16);
+    assert_int_equal(take[1], 9);
+    assert_int_equal(take[0], 7);
 }
 
 static void test_microbatch_two_owners_share(void **state)
@@ -281,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_owner_fairness),
         cmocka_unit_test(test_fairness_by_patches),
         cmocka_unit_test(test_microbatch_one_owner_in_order),
+        cmocka_unit_test(test_microbatch_one_owner_shortest_first),
         cmocka_unit_test(test_microbatch_two_owners_share),
         cmocka_unit_test(test_lru),
     };
