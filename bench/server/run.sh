@@ -181,10 +181,13 @@ for P in $PRECS; do
             --max-jobs 2 --max-resident 2
         server "switch-resident1-$p" --jobs 16 --model sdc1 --model2 sdc1b --precision "$P" \
             --max-jobs 2 --max-resident 1
-        # a second owner's 1024^2 job submitted 2 s into a 4096^2 job of the same model: it
-        # joins the running batch (batch.join), or waits for it to end
+        # a 1024^2 job submitted 2 s into a 4096^2 job of the same model, by the same owner and
+        # by a second one: it joins the running batch (batch.join), or waits for it to end
         for join in 1 0; do
-            server "late-join$join-$p" --jobs 1 --image "$IMG4096" --late 1 --late-owner \
+            server "late-join$join-$p" --jobs 1 --image "$IMG4096" --late 1 \
+                --late-image "$IMG" --late-after 2 --model sdc1 --precision "$P" --warmup \
+                --set batch.join=$join
+            server "late-owner-join$join-$p" --jobs 1 --image "$IMG4096" --late 1 --late-owner \
                 --late-image "$IMG" --late-after 2 --model sdc1 --precision "$P" --warmup \
                 --set batch.join=$join
         done

@@ -120,12 +120,13 @@ def main(path):
         print(f"| {what} (patches/s) | {a:.2f} / {b:.2f} = {a / b:.2f}{extra} |")
 
     for p in sorted({r["precision"].lower() for r in srv}):
-        j1, j0 = by.get(f"late-join1-{p}"), by.get(f"late-join0-{p}")
-        if j1 and j0:
-            print(f"| a second owner's 1024² job submitted {j1['late_after_s']:g} s into a "
-                  f"4096² job of its model: its latency with batch.join 1 / 0 (s) "
-                  f"| {j1['late_latency_p50_s']:.2f} / {j0['late_latency_p50_s']:.2f} "
-                  f"(the 4096² job: {j1['latency_p50_s']:.2f} / {j0['latency_p50_s']:.2f}) |")
+        for stem, who in (("late", "the same owner's"), ("late-owner", "a second owner's")):
+            j1, j0 = by.get(f"{stem}-join1-{p}"), by.get(f"{stem}-join0-{p}")
+            if j1 and j0:
+                print(f"| {who} 1024² job submitted {j1['late_after_s']:g} s into a 4096² job "
+                      f"of its model: its latency with batch.join 1 / 0 (s) "
+                      f"| {j1['late_latency_p50_s']:.2f} / {j0['late_latency_p50_s']:.2f} (the "
+                      f"4096² job: {j1['latency_p50_s']:.2f} / {j0['latency_p50_s']:.2f}) |")
         head16 = [x["patches_per_s"] for x in srv if x["label"] == f"server-16-{p}"]
         if not head16:
             continue
