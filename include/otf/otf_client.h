@@ -131,7 +131,9 @@ struct otf_client_job {
     int64_t patches_total; /* 0 = not known yet */
     char *stage;           /* "queued", "inference", ..., or NULL */
     int attempts;
-    char *json; /* the document as received (JSON text) */
+    char *json;  /* the document as received (JSON text) */
+    char *batch; /* the worker batch running it (jobInfo), or NULL (added last: the layout of
+                    the members above is kept) */
 };
 
 OTF_API void otf_client_job_free(struct otf_client_job *j);

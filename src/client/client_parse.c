@@ -64,6 +64,7 @@ void otf_client_job_free(struct otf_client_job *j)
     free(j->results);
     free(j->error_summary);
     free(j->stage);
+    free(j->batch);
     free(j->json);
     free(j);
 }
@@ -209,7 +210,7 @@ static const char *fill_job(json_t *o, struct otf_client_job *j)
     if (info && !json_is_null(info)) {
         if (!json_is_object(info) || opt_int(info, "patchesDone", &j->patches_done) ||
             opt_int(info, "patchesTotal", &j->patches_total) || opt_str(info, "stage", &j->stage) ||
-            opt_int(info, "attempts", &n))
+            opt_int(info, "attempts", &n) || opt_str(info, "batch", &j->batch))
             return "jobInfo";
         j->attempts = (int)n;
     }

@@ -125,13 +125,14 @@ enum otf_status otf_store_claim_jobs(struct otf_store *st, const char *worker_id
 }
 
 enum otf_status otf_store_claim_job_ids(struct otf_store *st, const char *worker_id,
-                                        const char *const *ids, size_t n, int64_t lease_ms,
-                                        struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
+                                        const char *batch, const char *const *ids, size_t n,
+                                        int64_t lease_ms, struct otf_job ***out, size_t *n_out,
+                                        struct otf_errbuf *eb)
 {
     OTF_ASSERT(st && worker_id && out && n_out && (ids || n == 0));
     if (lease_ms < 1)
         return OTF_FAIL(eb, OTF_E_INVAL, "claim needs lease_ms >= 1");
-    return st->ops->claim_job_ids(st, worker_id, ids, n, lease_ms, out, n_out, eb);
+    return st->ops->claim_job_ids(st, worker_id, batch, ids, n, lease_ms, out, n_out, eb);
 }
 
 enum otf_status otf_store_release_worker(struct otf_store *st, const char *worker_id,

@@ -96,11 +96,13 @@ enum otf_status otf_store_claim_jobs(struct otf_store *st, const char *worker_id
                                      struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb);
 /* Claims exactly the jobs named in ids[0..n) that are still QUEUED (the others are skipped: a
  * job may have been aborted or claimed meanwhile), in one transaction, as otf_store_claim_jobs
- * does. The scheduler picks the jobs (fairness across owners); this makes its choice atomic.
- * *out receives the claimed jobs in the order of `ids` (possibly none). */
+ * does, and records `batch` (may be NULL) as the batch running them (jobInfo; cleared when a
+ * job goes back to the queue). The scheduler picks the jobs (fairness across owners); this
+ * makes its choice atomic. *out receives the claimed jobs in the order of `ids` (possibly
+ * none). */
 enum otf_status otf_store_claim_job_ids(struct otf_store *st, const char *worker_id,
-                                        const char *const *ids, size_t n, int64_t lease_ms,
-                                        struct otf_job ***out, size_t *n_out,
+                                        const char *batch, const char *const *ids, size_t n,
+                                        int64_t lease_ms, struct otf_job ***out, size_t *n_out,
                                         struct otf_errbuf *eb);
 /* Releases at once every EXECUTING job held by `worker_id` (its process is known to be dead):
  * jobs with attempts < max_attempts go back to QUEUED, the others to ERROR with `error`.

@@ -38,7 +38,7 @@ struct otf_store_ops {
     enum otf_status (*claim_jobs)(struct otf_store *st, const char *worker_id, const char *model,
                                   const char *precision, int max_jobs, int64_t lease_ms,
                                   struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb);
-    enum otf_status (*claim_job_ids)(struct otf_store *st, const char *worker_id,
+    enum otf_status (*claim_job_ids)(struct otf_store *st, const char *worker_id, const char *batch,
                                      const char *const *ids, size_t n, int64_t lease_ms,
                                      struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb);
     enum otf_status (*release_worker)(struct otf_store *st, const char *worker_id, int max_attempts,

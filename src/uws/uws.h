@@ -110,6 +110,7 @@ struct otf_job {
     char *stage;           /* current stage ("queued", "reading", "inference", ...), or NULL */
     int attempts;          /* executions started (worker retries) */
     int64_t upload_bytes;  /* bytes of input files kept for this job (owner quota) */
+    char *batch;           /* the worker batch running it ("worker/run-n"), or NULL */
 };
 
 /* Allocates an empty PENDING job (never NULL; aborts on OOM). */

@@ -60,6 +60,7 @@ struct otf_job *otf_uws_job_dup(const struct otf_job *j)
     d->owner = dup_or_null(j->owner);
     d->error_summary = dup_or_null(j->error_summary);
     d->stage = dup_or_null(j->stage);
+    d->batch = dup_or_null(j->batch);
     d->params = NULL;
     d->results = NULL;
     if (j->n_params) {
@@ -100,6 +101,7 @@ void otf_uws_job_free(struct otf_job *j)
     free(j->owner);
     free(j->error_summary);
     free(j->stage);
+    free(j->batch);
     otf_uws_params_free(j->params, j->n_params);
     for (size_t i = 0; i < j->n_results; i++) {
         free(j->results[i].id);

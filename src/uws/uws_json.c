@@ -149,6 +149,7 @@ enum otf_status otf_uws_job_write_json(const struct otf_job *j, const char *base
     put(info, "patchesTotal", json_integer(j->patches_total), &bad);
     put(info, "stage", str(j->stage), &bad);
     put(info, "attempts", json_integer(j->attempts), &bad);
+    put(info, "batch", str(j->batch), &bad);
     put(root, "jobInfo", info, &bad);
     free(href);
     return emit(root, bad, out);

@@ -298,6 +298,8 @@ enum otf_status otf_uws_job_write_xml(const struct otf_job *j, const char *base_
     if (j->stage)
         elem(&d, "otf:stage", j->stage);
     elem_i64(&d, "otf:attempts", j->attempts);
+    if (j->batch)
+        elem(&d, "otf:batch", j->batch);
     end(&d);
     end(&d);
     end(&d);

@@ -74,12 +74,18 @@ struct wjob {
     char error[OTF_ERRBUF_SIZE]; /* written before state becomes FAILED */
 };
 
+/* The batch id of the worker's batch number `batch_id` ("<worker id>/<run>-<n>": unique across
+ * the worker's restarts), as the store (jobInfo) and the results (provenance) give it. */
+#define WORKER_BATCH_LABEL 160
+void worker_batch_label(const struct otf_worker_params *p, int64_t batch_id, char *out, size_t n);
+
 /* Writes a finished job's result files (catalog, regions, provenance, preview) under
- * DATA/jobs/<id>/results/ and lists them in `j`. *other_cpu_us receives the CPU time spent on
- * other threads than the caller's (the preview's), for the write stage's CPU counter. */
+ * DATA/jobs/<id>/results/ and lists them in `j`, naming `batch`. *other_cpu_us receives the CPU
+ * time spent on other threads than the caller's (the preview's), for the write stage's CPU
+ * counter. */
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
-                                     struct otf_job *j, int64_t batch_id, int64_t *other_cpu_us,
+                                     struct otf_job *j, const char *batch, int64_t *other_cpu_us,
                                      struct otf_errbuf *eb);
 
 #endif

@@ -61,10 +61,11 @@ struct batch {
     const struct otf_worker_params *p;
     struct otf_worker_stats *stats;
     struct wmodel *m;
-    struct wjob *jobs;         /* [cap]; jobs[0..n_jobs) are in the batch */
-    _Atomic size_t n_jobs;     /* grows (reader thread) as jobs join; a slot is set up first */
-    size_t cap;                /* batch.max_jobs, or the jobs claimed if more */
-    int64_t id;                /* for logs and provenance */
+    struct wjob *jobs;              /* [cap]; jobs[0..n_jobs) are in the batch */
+    _Atomic size_t n_jobs;          /* grows (reader thread) as jobs join; a slot is set up first */
+    size_t cap;                     /* batch.max_jobs, or the jobs claimed if more */
+    int64_t id;                     /* for logs */
+    char label[WORKER_BATCH_LABEL]; /* the batch id of jobInfo and provenance */
     struct otf_sched *sched;   /* the worker's, used by the reader alone while the batch runs */
     struct otf_store *join_st; /* the reader's store handle for joins, or NULL */
     struct otf_sched_decision *join_d; /* the reader's join decision (large) */
@@ -368,7 +369,7 @@ static void end_completed(struct otf_store *st, struct batch *b, struct wjob *w)
     atomic_fetch_add(&b->stats->finish_cpu_us, c1 - c0);
     if (rc == OTF_OK) {
         int64_t other_cpu_us = 0;
-        rc = worker_write_results(b->p, b->m, w, cat, w->job, b->id, &other_cpu_us, &eb);
+        rc = worker_write_results(b->p, b->m, w, cat, w->job, b->label, &other_cpu_us, &eb);
         atomic_fetch_add(&b->stats->write_us, otf_time_mono_us() - t1);
         atomic_fetch_add(&b->stats->write_cpu_us, otf_time_thread_cpu_us() - c1 + other_cpu_us);
     }
@@ -849,8 +850,8 @@ static void join_queued(struct batch *b)
     ids = otf_xcalloc(b->join_d->n_jobs, sizeof *ids);
     for (size_t i = 0; i < b->join_d->n_jobs; i++)
         ids[i] = view[b->join_d->job_idx[i]].id;
-    if (otf_store_claim_job_ids(b->join_st, b->p->worker_id, ids, b->join_d->n_jobs, b->p->lease_ms,
-                                &claimed, &n_claimed, &eb) != OTF_OK)
+    if (otf_store_claim_job_ids(b->join_st, b->p->worker_id, b->label, ids, b->join_d->n_jobs,
+                                b->p->lease_ms, &claimed, &n_claimed, &eb) != OTF_OK)
         goto out;
     for (size_t i = 0; i < n_claimed; i++) { /* at most `room`: the pick took no more */
         join_one(b, claimed[i]);
@@ -907,6 +908,7 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
     b->p = p;
     b->stats = stats;
     b->id = batch_id;
+    worker_batch_label(p, batch_id, b->label, sizeof b->label);
     b->cap = n > (size_t)p->sched.max_jobs ? n : (size_t)p->sched.max_jobs;
     b->jobs = otf_xcalloc(b->cap, sizeof *b->jobs);
     b->n_jobs = n;
@@ -1002,14 +1004,15 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
         }
         otf_sched_pick_batch(sched, view, n, otf_time_now_us(), &d);
         if (d.n_jobs > 0) {
-            char model[128], prec[32];
+            char model[128], prec[32], label[WORKER_BATCH_LABEL];
+            worker_batch_label(p, batch_seq + 1, label, sizeof label);
             snprintf(model, sizeof model, "%s", d.model);
             snprintf(prec, sizeof prec, "%s", d.precision);
             ids = otf_xcalloc(d.n_jobs, sizeof *ids);
             for (size_t i = 0; i < d.n_jobs; i++)
                 ids[i] = view[d.job_idx[i]].id;
-            rc = otf_store_claim_job_ids(st, p->worker_id, ids, d.n_jobs, p->lease_ms, &claimed,
-                                         &n_claimed, &leb);
+            rc = otf_store_claim_job_ids(st, p->worker_id, label, ids, d.n_jobs, p->lease_ms,
+                                         &claimed, &n_claimed, &leb);
             free(ids);
             otf_store_queue_free(q, nq);
             otf_uws_job_array_free(queued, n);

@@ -11,25 +11,30 @@
 #include "worker/worker_int.h"
 
 /* Batch numbers restart with the worker process, so a batch id names the process run too:
- * "<worker id>/<run>-<n>", where <run> is the time (us, base 36) of this process's first published
- * batch. Without it the batches of a restarted worker reused the ids of the previous run's. */
-static const char *run_tag(void)
+ * "<worker id>/<run>-<n>", where <run> is the time (us, base 36) of this process's first batch.
+ * Without it the batches of a restarted worker reused the ids of the previous run's. */
+static char run_tag[16];
+
+static void run_tag_init(void)
 {
-    static char tag[16];
-    if (!tag[0]) {
-        static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-        uint64_t t = (uint64_t)otf_time_now_us();
-        char rev[16];
-        int n = 0;
-        do {
-            rev[n++] = digits[t % 36];
-            t /= 36;
-        } while (t && n < (int)sizeof rev - 1);
-        for (int i = 0; i < n; i++)
-            tag[i] = rev[n - 1 - i];
-        tag[n] = '\0';
-    }
-    return tag;
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    uint64_t t = (uint64_t)otf_time_now_us();
+    char rev[16];
+    int n = 0;
+    do {
+        rev[n++] = digits[t % 36];
+        t /= 36;
+    } while (t && n < (int)sizeof rev - 1);
+    for (int i = 0; i < n; i++)
+        run_tag[i] = rev[n - 1 - i];
+    run_tag[n] = '\0';
+}
+
+void worker_batch_label(const struct otf_worker_params *p, int64_t batch_id, char *out, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, run_tag_init);
+    snprintf(out, n, "%s/%s-%lld", p->worker_id, run_tag, (long long)batch_id);
 }
 
 /* The result files, in the order uws:results lists them (the file name is the result id). */
@@ -76,12 +81,12 @@ static void *preview_main(void *arg)
 
 enum otf_status worker_write_results(const struct otf_worker_params *p, const struct wmodel *m,
                                      struct wjob *w, const struct otf_detect_catalog *cat,
-                                     struct otf_job *j, int64_t batch_id, int64_t *other_cpu_us,
+                                     struct otf_job *j, const char *batch, int64_t *other_cpu_us,
                                      struct otf_errbuf *eb)
 {
     char *dir = otf_xasprintf("%s/jobs/%s/results", p->data_dir, j->id);
     char *path = NULL;
-    char batch[160], hdu[16];
+    char hdu[16];
     struct otf_formats_run_info info;
     struct otf_formats_kv *kv = otf_xcalloc(j->n_params + 1, sizeof *kv);
     struct otf_detect_timings t;
@@ -101,7 +106,6 @@ enum otf_status worker_write_results(const struct otf_worker_params *p, const st
     memset(&t, 0, sizeof t);
     t.total_us = otf_time_now_us() - w->started_us;
     t.n_patches = w->total;
-    snprintf(batch, sizeof batch, "%s/%s-%lld", p->worker_id, run_tag(), (long long)batch_id);
     snprintf(hdu, sizeof hdu, "%d", otf_fits_image_info(w->img)->hdu_index);
     memset(&info, 0, sizeof info);
     info.job_id = j->id;

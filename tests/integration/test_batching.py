@@ -285,7 +285,8 @@ class BatchFormationTest(BatchingCase):
     def test_concurrent_jobs_form_the_configured_batches(self):
         """--batch.min_jobs 4 --batch.max_jobs 4: 8 concurrent jobs -> exactly 2 batches of 4
         (max_wait_ms is long, so only a full batch can start), each micro-batch packs patches
-        of several images, and every job's catalogue names its batch."""
+        of several images, and every job's jobInfo (XML and JSON) and catalogue name its
+        batch."""
         srv = self.server("b44", "--workers", 1, "--batch.min_jobs", 4, "--batch.max_jobs", 4,
                           "--batch.max_wait_ms", 60000, "--batch.max_patches", 16)
         c = srv.client()
@@ -306,6 +307,9 @@ class BatchFormationTest(BatchingCase):
         for i in ids:
             p = self.catalog_params(c, i)
             self.assertEqual(p["job_id"], i)
+            self.assertEqual(docs[i]["jobInfo"]["batch"], p["batch_id"])
+            root = parse_xml(c.get(f"/jobs/{i}").body)
+            self.assertEqual(root.find(f".//{{{OTF_NS}}}batch").text, p["batch_id"])
             batches.setdefault(p["batch_id"], []).append(i)
         self.assertEqual(sorted(len(v) for v in batches.values()), [4, 4], batches)
         # The provenance names the same batch.
@@ -552,6 +556,7 @@ class FairnessTest(BatchingCase):
                 small = self.submit(other, image=self.image(512))
                 d = self.wait_final(other, [small], srv=srv)[small]
                 self.assertEqual(d["phase"], "COMPLETED", d)
+                self.assertEqual(d["jobInfo"]["batch"], self.info(alice, big)["jobInfo"]["batch"])
                 self.assertEqual(self.info(alice, big)["phase"], "EXECUTING",
                                  "the small job waited for the big one")
                 self.assertEqual(self.metric(other, "otf_batches_total"), 1)
@@ -569,6 +574,7 @@ class FairnessTest(BatchingCase):
         small = self.submit(bob, image=self.image(512))
         time.sleep(2.0)
         self.assertEqual(self.info(bob, small)["phase"], "QUEUED")
+        self.assertIsNone(self.info(bob, small)["jobInfo"]["batch"])
         self.assertEqual(self.info(alice, big)["phase"], "EXECUTING")
         r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
         self.assertEqual(r.status, 303, r)

@@ -658,6 +658,8 @@ static void print_job(const struct otf_client_job *j)
                (long long)j->patches_total, j->stage ? ", " : "", j->stage ? j->stage : "");
     else if (j->stage)
         printf("%-12s %s\n", "stage", j->stage);
+    if (j->batch)
+        printf("%-12s %s\n", "batch", j->batch);
     for (size_t i = 0; i < j->n_params; i++) {
         /* The image parameter is a long URL back to the upload: shown last. */
         if (strcmp(j->params[i].name, "image") != 0)

@@ -28,7 +28,7 @@
 #define JOB_COLS                                                                                   \
     "id, run_id, owner, phase, creation_us, start_us, end_us, quote_us, exec_duration_s, "         \
     "destruction_us, error_summary, error_is_fatal, patches_done, patches_total, stage, "          \
-    "attempts, upload_bytes"
+    "attempts, upload_bytes, batch"
 
 #define LIST_WHERE "((?2 >> phase) & 1) AND creation_us > ?3"
 
@@ -134,7 +134,7 @@ static const char *const stmt_sql[S__COUNT] = {
     [S_CLAIMABLE] = "SELECT id FROM jobs WHERE phase = 1 AND model IS ?1 AND precision = ?2"
                     " ORDER BY queued_us, rowid LIMIT ?3",
     [S_CLAIM_ONE] = "UPDATE jobs SET phase = 2, worker_id = ?2, lease_until_us = ?3,"
-                    " attempts = attempts + 1, start_us = ?4, seq = ?5"
+                    " attempts = attempts + 1, start_us = ?4, seq = ?5, batch = ?6"
                     " WHERE id = ?1 AND phase = 1",
     [S_RENEW] = "UPDATE jobs SET lease_until_us = ?2 WHERE worker_id = ?1 AND phase = 2",
     [S_PROGRESS] = "UPDATE jobs SET patches_done = ?2, patches_total = ?3,"
@@ -144,14 +144,16 @@ static const char *const stmt_sql[S__COUNT] = {
                  " WHERE id = ?1 AND phase = 2 AND worker_id = ?2",
     /* A lease of 0 means "not leased" (EXECUTING set by set_phase, not by a claim). The
      * original queued_us is kept so that a retried job goes back to the head of its queue. */
-    [S_REQUEUE_EXPIRED] = "UPDATE jobs SET phase = 1, worker_id = NULL, lease_until_us = 0,"
-                          " seq = ?3 WHERE phase = 2 AND lease_until_us > 0"
-                          " AND lease_until_us <= ?1 AND attempts < ?2",
+    [S_REQUEUE_EXPIRED] =
+        "UPDATE jobs SET phase = 1, worker_id = NULL, lease_until_us = 0, batch = NULL,"
+        " seq = ?3 WHERE phase = 2 AND lease_until_us > 0"
+        " AND lease_until_us <= ?1 AND attempts < ?2",
     [S_FAIL_EXPIRED] = "UPDATE jobs SET phase = 4, end_us = ?1, lease_until_us = 0,"
                        " error_summary = ?2, error_is_fatal = 1, seq = ?3"
                        " WHERE phase = 2 AND lease_until_us > 0 AND lease_until_us <= ?1",
-    [S_REQUEUE_WORKER] = "UPDATE jobs SET phase = 1, worker_id = NULL, lease_until_us = 0,"
-                         " seq = ?3 WHERE phase = 2 AND worker_id = ?1 AND attempts < ?2",
+    [S_REQUEUE_WORKER] =
+        "UPDATE jobs SET phase = 1, worker_id = NULL, lease_until_us = 0, batch = NULL,"
+        " seq = ?3 WHERE phase = 2 AND worker_id = ?1 AND attempts < ?2",
     [S_FAIL_WORKER] = "UPDATE jobs SET phase = 4, end_us = ?2, lease_until_us = 0,"
                       " error_summary = ?3, error_is_fatal = 1, seq = ?4"
                       " WHERE phase = 2 AND worker_id = ?1",
@@ -401,6 +403,7 @@ static struct otf_job *row_to_job(sqlite3_stmt *q)
     j->stage = col_dup(q, 14);
     j->attempts = sqlite3_column_int(q, 15);
     j->upload_bytes = sqlite3_column_int64(q, 16);
+    j->batch = col_dup(q, 17);
     return j;
 }
 
@@ -857,9 +860,9 @@ static enum otf_status oldest_key(struct sq *s, const char *model, char **model_
 
 /* Inside an open write transaction: claims the QUEUED jobs among ids[0..n) (others skipped),
  * loading each claimed job. *out is a new array (never NULL). */
-static enum otf_status claim_in_tx(struct sq *s, const char *worker_id, const char *const *ids,
-                                   size_t n, int64_t lease_ms, struct otf_job ***out, size_t *n_out,
-                                   struct otf_errbuf *eb)
+static enum otf_status claim_in_tx(struct sq *s, const char *worker_id, const char *batch,
+                                   const char *const *ids, size_t n, int64_t lease_ms,
+                                   struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
 {
     sqlite3_stmt *q = NULL;
     struct otf_job **jobs = otf_xcalloc(n ? n : 1, sizeof *jobs);
@@ -876,6 +879,10 @@ static enum otf_status claim_in_tx(struct sq *s, const char *worker_id, const ch
         sqlite3_bind_int64(q, 3, now + lease_ms * 1000);
         sqlite3_bind_int64(q, 4, now);
         sqlite3_bind_int64(q, 5, seq);
+        if (batch)
+            sqlite3_bind_text(q, 6, batch, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 6);
         rc = exec_stmt(s, q, "claim job", eb);
         if (rc == OTF_OK && sqlite3_changes(s->db) == 1)
             rc = load_job(s, ids[i], &jobs[k++], eb);
@@ -932,7 +939,7 @@ static enum otf_status sq_claim_jobs(struct otf_store *st, const char *worker_id
     }
     if (n == 0)
         goto out;
-    rc = claim_in_tx(s, worker_id, (const char *const *)ids, n, lease_ms, &jobs, &n_jobs, eb);
+    rc = claim_in_tx(s, worker_id, NULL, (const char *const *)ids, n, lease_ms, &jobs, &n_jobs, eb);
 out:
     done(q);
     rc = tx_end(s, rc, eb);
@@ -951,8 +958,9 @@ out:
 }
 
 static enum otf_status sq_claim_job_ids(struct otf_store *st, const char *worker_id,
-                                        const char *const *ids, size_t n, int64_t lease_ms,
-                                        struct otf_job ***out, size_t *n_out, struct otf_errbuf *eb)
+                                        const char *batch, const char *const *ids, size_t n,
+                                        int64_t lease_ms, struct otf_job ***out, size_t *n_out,
+                                        struct otf_errbuf *eb)
 {
     struct sq *s = sq_of(st);
     enum otf_status rc = tx_begin(s, S_BEGIN_WRITE, eb);
@@ -961,7 +969,7 @@ static enum otf_status sq_claim_job_ids(struct otf_store *st, const char *worker
 
     if (rc != OTF_OK)
         return rc;
-    rc = claim_in_tx(s, worker_id, ids, n, lease_ms, &jobs, &n_jobs, eb);
+    rc = claim_in_tx(s, worker_id, batch, ids, n, lease_ms, &jobs, &n_jobs, eb);
     rc = tx_end(s, rc, eb);
     if (rc != OTF_OK) {
         otf_uws_job_array_free(jobs, n_jobs);

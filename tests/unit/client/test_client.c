@@ -36,6 +36,7 @@ static struct otf_job *sample_job(void)
     otf_uws_job_set_param(j, "precision", "FP32", 0);
     otf_uws_job_set_param(j, "runid", "run-1", 0);
     otf_uws_job_set_stage(j, "inference");
+    j->batch = otf_xstrdup("host-w1/r9-3");
     otf_uws_job_set_result(j, "catalog", "application/x-votable+xml", 1234);
     otf_uws_job_set_error(j, "bad pixel \"data\"", 1);
     return j;
@@ -65,6 +66,7 @@ static void test_parse_job_roundtrip(void **state)
     assert_int_equal(j->patches_done, 7);
     assert_int_equal(j->patches_total, 40);
     assert_string_equal(j->stage, "inference");
+    assert_string_equal(j->batch, "host-w1/r9-3");
     assert_string_equal(otf_client_job_param(j, "MODEL"), "tiny");
     assert_string_equal(otf_client_job_param(j, "precision"), "FP32");
     assert_null(otf_client_job_param(j, "roi"));

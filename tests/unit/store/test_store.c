@@ -607,18 +607,29 @@ static void t_claim_job_ids(void **state)
     assert_int_equal(
         otf_store_set_phase(f->st, "z2", BIT(QUEUED), OTF_PHASE_ABORTED, NULL, NULL, NULL), OTF_OK);
     /* The scheduler's choice and order; aborted and unknown ids are skipped. */
-    assert_int_equal(otf_store_claim_job_ids(f->st, "w1", ids, 4, 60000, &jobs, &n, NULL), OTF_OK);
+    assert_int_equal(otf_store_claim_job_ids(f->st, "w1", "w1/r-7", ids, 4, 60000, &jobs, &n, NULL),
+                     OTF_OK);
     ids_of(jobs, n, s, sizeof s);
     assert_string_equal(s, "z3 z1");
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(jobs[i]->phase, OTF_PHASE_EXECUTING);
         assert_int_equal(jobs[i]->attempts, 1);
+        assert_string_equal(jobs[i]->batch, "w1/r-7"); /* the batch running it (jobInfo) */
     }
     otf_uws_job_array_free(jobs, n);
     /* Already claimed: nobody else gets them. */
-    assert_int_equal(otf_store_claim_job_ids(f->st, "w2", ids, 4, 60000, &jobs, &n, NULL), OTF_OK);
+    assert_int_equal(otf_store_claim_job_ids(f->st, "w2", NULL, ids, 4, 60000, &jobs, &n, NULL),
+                     OTF_OK);
     assert_int_equal(n, 0);
     otf_uws_job_array_free(jobs, n);
+    /* Back in the queue, a job runs in no batch. */
+    assert_int_equal(otf_store_release_worker(f->st, "w1", 2, "crashed", NULL, NULL, NULL), OTF_OK);
+    {
+        struct otf_job *j = get(f->st, "z1");
+        assert_int_equal(j->phase, QUEUED);
+        assert_null(j->batch);
+        otf_uws_job_free(j);
+    }
 }
 
 static void t_release_worker(void **state)
@@ -1207,8 +1218,8 @@ static void t_change_fd(void **state)
         assert_int_equal(
             otf_store_set_phase(other, "rung", BIT(OTF_PHASE_PENDING), QUEUED, NULL, NULL, NULL),
             OTF_OK);
-        assert_int_equal(otf_store_claim_job_ids(other, "w1", (const char *[]){"rung"}, 1, 60000,
-                                                 &jobs, &n, NULL),
+        assert_int_equal(otf_store_claim_job_ids(other, "w1", NULL, (const char *[]){"rung"}, 1,
+                                                 60000, &jobs, &n, NULL),
                          OTF_OK);
         assert_int_equal(n, 1);
         otf_uws_job_array_free(jobs, n);
@@ -1383,6 +1394,37 @@ static void s_migrate_empty_file(void **state)
     free(p);
 }
 
+/* A store written before migration 002 (no batch column) is upgraded in place at open, its
+ * jobs kept. */
+static void s_upgrade_from_001(void **state)
+{
+    struct otf_store *st = NULL;
+    struct otf_errbuf eb = {0};
+    char *p = tmp_path("v1.db"), *url = otf_xasprintf("sqlite:%s", p);
+    sqlite3 *db = NULL;
+    struct otf_job *j;
+
+    (void)state;
+    assert_int_equal(otf_store_open(url, &st, &eb), OTF_OK);
+    put(st, mk("old", "u", QUEUED, 1, "demo", NULL));
+    otf_store_close(st);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE jobs DROP COLUMN batch; PRAGMA user_version = 1",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    st = NULL;
+    assert_int_equal(otf_store_open(url, &st, &eb), OTF_OK);
+    assert_true(pragma_int(p, "user_version") >= 2);
+    j = get(st, "old");
+    assert_int_equal(j->phase, QUEUED);
+    assert_null(j->batch);
+    otf_uws_job_free(j);
+    otf_store_close(st);
+    free(url);
+    free(p);
+}
+
 static void s_newer_schema(void **state)
 {
     struct otf_store *st = NULL;
@@ -1534,6 +1576,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(s_urls),
         cmocka_unit_test(s_not_a_database),
         cmocka_unit_test(s_migrate_empty_file),
+        cmocka_unit_test(s_upgrade_from_001),
         cmocka_unit_test(s_newer_schema),
         cmocka_unit_test(s_foreign_database),
         cmocka_unit_test(s_waits_for_lock),
