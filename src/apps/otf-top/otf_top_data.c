@@ -50,9 +50,13 @@ void otf_top_cleanup(struct otf_top *t)
     pthread_cond_destroy(&t->cond);
 }
 
+/* A display field: at most n - 1 bytes of src, cut where it does not fit. */
 static void copy(char *dst, size_t n, const char *src)
 {
-    snprintf(dst, n, "%s", src ? src : "");
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    if (len)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
 }
 
 /* The caller holds the lock. */
