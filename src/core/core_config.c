@@ -74,6 +74,10 @@ static const struct cfg_item items[] = {
      "1: a queued job joins a running batch of its model and precision that holds fewer than "
      "batch.max_jobs jobs, between micro-batches, when the batch rules would pick it now; 0: a "
      "batch keeps the jobs it was claimed with"},
+    {"batch.join_after_ms", CFG_INT, "50", 0, 600000, OFF(sched.join_after_ms),
+     "how long the oldest queued job of a key waits before jobs of that key may join a running "
+     "batch (batch.join), ms: an idle worker claims a new job within milliseconds, so jobs "
+     "still queued by then have no idle worker to go to"},
     {"queue.max_jobs", CFG_INT, "1000", 1, 10000000, OFF(sched.queue_max_jobs),
      "queued jobs before new ones get 503"},
     {"models.max_resident", CFG_INT, "2", 1, 64, OFF(sched.max_resident),

@@ -56,6 +56,7 @@ struct otf_sched_params {
     int64_t memory_mb;  /* models.memory_mb budget for resident models */
     int hold_ms;        /* models.hold_ms before switching away from a busy model */
     int join;           /* batch.join: queued jobs may join a running batch of their key */
+    int join_after_ms;  /* batch.join_after_ms: how long a key's oldest job waits before */
 };
 
 struct otf_engine_settings {

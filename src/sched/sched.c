@@ -234,7 +234,11 @@ static void pick(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n
     /* Stay on the loaded model while it is busy, for hold_ms, or while nobody else is ready. */
     if (loaded && (!other_ready || now_us - s->loaded_since_us < (int64_t)s->p.hold_ms * 1000))
         best = loaded;
-    if (best && model && !(str_eq(best->model, model) && str_eq(best->precision, precision)))
+    /* A join takes the running key's jobs only, and only once its oldest has waited
+     * join_after_ms: an idle worker would have claimed them by then. */
+    if (best && model &&
+        (!(str_eq(best->model, model) && str_eq(best->precision, precision)) ||
+         now_us - best->oldest_us < (int64_t)s->p.join_after_ms * 1000))
         best = NULL;
     if (best) {
         d->model = best->model;

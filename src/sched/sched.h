@@ -78,8 +78,10 @@ void otf_sched_pick_batch(struct otf_sched *s, const struct otf_sched_job *jobs,
  * (batch.join): the queued jobs of that key which otf_sched_pick_batch would take now, at most
  * `room` (and max_jobs) of them, by the same rules (readiness, stickiness to the loaded model for
  * hold_ms, FIFO across keys, deficit round robin across owners, whose deficits it updates).
- * None when the decision now would be another key: a batch takes no more jobs once the worker
- * owes another key its turn, so it ends and the worker switches. wake_at_us is always 0. */
+ * None when the decision now would be another key (a batch takes no more jobs once the worker
+ * owes another key its turn, so it ends and the worker switches), nor before the key's oldest
+ * job has waited join_after_ms (an idle worker claims a new job within milliseconds: it goes
+ * first). wake_at_us is always 0. */
 void otf_sched_pick_join(struct otf_sched *s, const struct otf_sched_job *jobs, size_t n,
                          int64_t now_us, const char *model, const char *precision, size_t room,
                          struct otf_sched_decision *d);

@@ -43,6 +43,7 @@ void otf_worker_params_init(struct otf_worker_params *p)
     p->sched.memory_mb = 8192;
     p->sched.hold_ms = 200;
     p->sched.join = 1;
+    p->sched.join_after_ms = 50;
 }
 
 /* ---- a running batch ---- */
@@ -824,6 +825,7 @@ static void join_queued(struct batch *b)
     const char **ids = NULL;
     struct otf_errbuf eb = {0};
     int waiting = 0;
+    int64_t now = otf_time_now_us();
 
     if (b->join_off)
         return;
@@ -843,8 +845,7 @@ static void join_queued(struct batch *b)
                    otf_str_ieq(q[k].precision, b->m->precision) && q[k].n_jobs > 0;
     if (!waiting || list_queue(b->join_st, q, nq, &queued, &n, &view, &eb) != OTF_OK)
         goto out;
-    otf_sched_pick_join(b->sched, view, n, otf_time_now_us(), b->m->model_id, b->m->precision, room,
-                        b->join_d);
+    otf_sched_pick_join(b->sched, view, n, now, b->m->model_id, b->m->precision, room, b->join_d);
     if (b->join_d->n_jobs == 0)
         goto out;
     ids = otf_xcalloc(b->join_d->n_jobs, sizeof *ids);

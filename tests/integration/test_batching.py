@@ -526,12 +526,13 @@ class FairnessTest(BatchingCase):
 
     TOKENS = {"alice": "tok-alice-4242424242", "bob": "tok-bob-1717171717"}
 
-    def owners_server(self, name, *extra):
+    def owners_server(self, name, *extra, workers=1):
         tf = self.tmp / f"tokens-{name}"
         tf.write_text("".join(f"{hashlib.sha256(t.encode()).hexdigest()} {o}\n"
                               for o, t in self.TOKENS.items()))
-        return self.server(name, "--workers", 1, "--batch.min_jobs", 1, "--batch.max_wait_ms", 0,
-                           "--http.tokens_file", tf, *extra, tokens=self.TOKENS)
+        return self.server(name, "--workers", workers, "--batch.min_jobs", 1,
+                           "--batch.max_wait_ms", 0, "--http.tokens_file", tf, *extra,
+                           tokens=self.TOKENS)
 
     def start_big_job(self, srv, alice):
         """alice's 4096^2 job (thousands of patches), once it runs."""
@@ -565,6 +566,26 @@ class FairnessTest(BatchingCase):
                 r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
                 self.assertEqual(r.status, 303, r)
                 srv.cleanup()
+
+    def test_an_idle_worker_goes_before_a_busy_batch(self):
+        """--workers 2: while one worker runs alice's big job, bob's small job goes to the idle
+        worker in a batch of its own instead of joining the busy batch (jobs join only once
+        their key's oldest has waited batch.join_after_ms; an idle worker claims at once)."""
+        srv = self.owners_server("idle", "--batch.max_jobs", 4, "--batch.join_after_ms", 3000,
+                                 workers=2)
+        alice, bob = srv.client("alice"), srv.client("bob")
+        big = self.start_big_job(srv, alice)
+        small = self.submit(bob, image=self.image(512))
+        d = self.wait_final(bob, [small], srv=srv)[small]
+        self.assertEqual(d["phase"], "COMPLETED", d)
+        running = self.info(alice, big)
+        self.assertEqual(running["phase"], "EXECUTING")
+        self.assertEqual(self.metric(bob, "otf_batch_joins_total"), 0)
+        self.assertEqual(self.metric(bob, "otf_batches_total"), 2)
+        w_big, w_small = (x["jobInfo"]["batch"].split("/")[0] for x in (running, d))
+        self.assertNotEqual(w_big, w_small, "both jobs ran on one worker")
+        r = alice.post_form(f"/jobs/{big}/phase", {"PHASE": "ABORT"})
+        self.assertEqual(r.status, 303, r)
 
     def test_batch_join_off_keeps_the_claimed_jobs(self):
         """batch.join 0: the small job waits in the queue until the big job's batch ends."""

@@ -147,6 +147,27 @@ static void test_join_running_batch(void **state)
     otf_sched_free(s);
 }
 
+static void test_join_after_idle_workers(void **state)
+{
+    /* join_after_ms 50: a job queued at 1000 ms joins from 1050 ms on, not before. */
+    struct otf_sched_params p = params(1, 8, 0, 16, 200);
+    struct otf_sched *s;
+    struct otf_sched_job q[] = {job("a", NULL, "m1", "FP32", 1000 * MS, 16)};
+    static struct otf_sched_decision d;
+    (void)state;
+    p.join_after_ms = 50;
+    s = otf_sched_new(&p);
+    otf_sched_set_loaded(s, "m1", "FP32", 900 * MS);
+    otf_sched_pick_join(s, q, 1, 1049 * MS, "m1", "FP32", 7, &d);
+    assert_int_equal(d.n_jobs, 0);
+    otf_sched_pick_join(s, q, 1, 1050 * MS, "m1", "FP32", 7, &d);
+    assert_int_equal(d.n_jobs, 1);
+    /* A new batch is not held back by it. */
+    otf_sched_pick_batch(s, q, 1, 1001 * MS, &d);
+    assert_int_equal(d.n_jobs, 1);
+    otf_sched_free(s);
+}
+
 static void test_join_respects_min_jobs(void **state)
 {
     /* min_jobs 3, max_wait 50 ms: one queued job joins only once it has waited max_wait_ms. */
@@ -295,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_keys_fifo_and_hold),
         cmocka_unit_test(test_join_running_batch),
         cmocka_unit_test(test_join_respects_min_jobs),
+        cmocka_unit_test(test_join_after_idle_workers),
         cmocka_unit_test(test_owner_fairness),
         cmocka_unit_test(test_fairness_by_patches),
         cmocka_unit_test(test_microbatch_one_owner_in_order),
