@@ -330,6 +330,23 @@ static enum otf_status job_setup(const struct otf_worker_params *p, const struct
     return otf_detect_collector_new(&w->cfg, g, &w->col, eb);
 }
 
+/* Sets up one job of a batch with its progress stages ("reading", then "inference"), on the
+ * caller's store handle; a setup error fails the job (end_finished ends it as ERROR). */
+static void job_start(struct otf_store *st, const struct otf_worker_params *p,
+                      const struct wmodel *m, struct otf_worker_stats *stats, struct wjob *w)
+{
+    int64_t s0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us();
+    struct otf_errbuf eb = {0};
+
+    otf_store_set_progress(st, w->job->id, 0, 0, "reading", NULL);
+    if (job_setup(p, m, w, &eb) != OTF_OK)
+        job_fail(w, "%s", eb.msg);
+    else
+        otf_store_set_progress(st, w->job->id, 0, w->total, "inference", NULL);
+    atomic_fetch_add(&stats->setup_us, otf_time_mono_us() - s0);
+    atomic_fetch_add(&stats->setup_cpu_us, otf_time_thread_cpu_us() - c0);
+}
+
 static void job_cleanup(struct wjob *w)
 {
     otf_formats_preview_free(w->preview);
@@ -786,24 +803,33 @@ static enum otf_status list_queue(struct otf_store *st, const struct otf_store_q
     return OTF_OK;
 }
 
+/* Claims the jobs of a scheduler decision (indices into `view`) for batch `label`. */
+static enum otf_status claim_decision(struct otf_store *st, const struct otf_worker_params *p,
+                                      const char *label, const struct otf_sched_job *view,
+                                      const struct otf_sched_decision *d, struct otf_job ***claimed,
+                                      size_t *n_claimed, struct otf_errbuf *eb)
+{
+    const char **ids = otf_xcalloc(d->n_jobs ? d->n_jobs : 1, sizeof *ids);
+    enum otf_status rc;
+
+    for (size_t i = 0; i < d->n_jobs; i++)
+        ids[i] = view[d->job_idx[i]].id;
+    rc = otf_store_claim_job_ids(st, p->worker_id, label, ids, d->n_jobs, p->lease_ms, claimed,
+                                 n_claimed, eb);
+    free(ids);
+    return rc;
+}
+
 /* Sets up a job claimed into the running batch (batch.join) in the batch's next slot, then makes
  * the slot visible to the batch's threads. The reader thread. */
 static void join_one(struct batch *b, struct otf_job *job)
 {
     size_t i = b->n_jobs;
     struct wjob *w = &b->jobs[i];
-    struct otf_errbuf eb = {0};
-    int64_t s0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us();
 
     w->job = job;
     w->started_us = otf_time_now_us();
-    otf_store_set_progress(b->join_st, job->id, 0, 0, "reading", NULL);
-    if (job_setup(b->p, b->m, w, &eb) != OTF_OK)
-        job_fail(w, "%s", eb.msg); /* ended as ERROR by end_finished, as at a batch's start */
-    else
-        otf_store_set_progress(b->join_st, job->id, 0, w->total, "inference", NULL);
-    atomic_fetch_add(&b->stats->setup_us, otf_time_mono_us() - s0);
-    atomic_fetch_add(&b->stats->setup_cpu_us, otf_time_thread_cpu_us() - c0);
+    job_start(b->join_st, b->p, b->m, b->stats, w);
     atomic_fetch_add(&b->stats->batch_jobs, 1);
     atomic_fetch_add(&b->stats->batch_joins, 1);
     otf_log_info("worker", "batch %lld: job %s joins (%zu of at most %zu jobs)", (long long)b->id,
@@ -815,14 +841,13 @@ static void join_one(struct batch *b, struct otf_job *job)
  * them now (otf_sched_pick_join: the same readiness, stickiness and owner fairness as a new
  * batch), so that a job arriving while its model runs starts with the next micro-batch instead
  * of after the whole batch (a 32768^2 image runs for minutes). The reader thread, between
- * micro-batches: the queue is read only when the store changed and the key has queued jobs. */
+ * micro-batches: the queue is listed only when its summary shows queued jobs of the key. */
 static void join_queued(struct batch *b)
 {
     struct otf_store_queue *q = NULL;
     struct otf_job **queued = NULL, **claimed = NULL;
     struct otf_sched_job *view = NULL;
     size_t nq = 0, n = 0, n_claimed = 0, room = b->cap - b->n_jobs;
-    const char **ids = NULL;
     struct otf_errbuf eb = {0};
     int waiting = 0;
     int64_t now = otf_time_now_us();
@@ -848,11 +873,8 @@ static void join_queued(struct batch *b)
     otf_sched_pick_join(b->sched, view, n, now, b->m->model_id, b->m->precision, room, b->join_d);
     if (b->join_d->n_jobs == 0)
         goto out;
-    ids = otf_xcalloc(b->join_d->n_jobs, sizeof *ids);
-    for (size_t i = 0; i < b->join_d->n_jobs; i++)
-        ids[i] = view[b->join_d->job_idx[i]].id;
-    if (otf_store_claim_job_ids(b->join_st, b->p->worker_id, b->label, ids, b->join_d->n_jobs,
-                                b->p->lease_ms, &claimed, &n_claimed, &eb) != OTF_OK)
+    if (claim_decision(b->join_st, b->p, b->label, view, b->join_d, &claimed, &n_claimed, &eb) !=
+        OTF_OK)
         goto out;
     for (size_t i = 0; i < n_claimed; i++) { /* at most `room`: the pick took no more */
         join_one(b, claimed[i]);
@@ -862,7 +884,6 @@ out:
     if (eb.msg[0])
         otf_log_warn("worker", "batch %lld: joining queued jobs failed: %s", (long long)b->id,
                      eb.msg);
-    free(ids);
     free(view);
     otf_uws_job_array_free(claimed, n_claimed);
     otf_uws_job_array_free(queued, n);
@@ -938,17 +959,8 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
         otf_sched_set_loaded(sched, model, precision, otf_time_now_us());
     wmodels_describe(ms, stats->resident, sizeof stats->resident);
     b->m = m;
-    for (size_t i = 0; i < n; i++) {
-        int64_t s0 = otf_time_mono_us(), c0 = otf_time_thread_cpu_us();
-        struct otf_errbuf jeb = {0};
-        otf_store_set_progress(st, b->jobs[i].job->id, 0, 0, "reading", NULL);
-        if (job_setup(p, m, &b->jobs[i], &jeb) != OTF_OK)
-            job_fail(&b->jobs[i], "%s", jeb.msg);
-        else
-            otf_store_set_progress(st, b->jobs[i].job->id, 0, b->jobs[i].total, "inference", NULL);
-        atomic_fetch_add(&stats->setup_us, otf_time_mono_us() - s0);
-        atomic_fetch_add(&stats->setup_cpu_us, otf_time_thread_cpu_us() - c0);
-    }
+    for (size_t i = 0; i < n; i++)
+        job_start(st, p, m, stats, &b->jobs[i]);
     end_finished(st, b); /* jobs whose setup failed end now */
     run_batch(st, b, stop);
 out:
@@ -993,7 +1005,6 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
         struct otf_job **queued = NULL, **claimed = NULL;
         struct otf_store_queue *q = NULL;
         size_t n = 0, nq = 0, n_claimed = 0;
-        const char **ids = NULL;
         struct otf_errbuf leb = {0};
 
         if (otf_store_queue_summary(st, &q, &nq, &leb) != OTF_OK ||
@@ -1009,12 +1020,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
             worker_batch_label(p, batch_seq + 1, label, sizeof label);
             snprintf(model, sizeof model, "%s", d.model);
             snprintf(prec, sizeof prec, "%s", d.precision);
-            ids = otf_xcalloc(d.n_jobs, sizeof *ids);
-            for (size_t i = 0; i < d.n_jobs; i++)
-                ids[i] = view[d.job_idx[i]].id;
-            rc = otf_store_claim_job_ids(st, p->worker_id, label, ids, d.n_jobs, p->lease_ms,
-                                         &claimed, &n_claimed, &leb);
-            free(ids);
+            rc = claim_decision(st, p, label, view, &d, &claimed, &n_claimed, &leb);
             otf_store_queue_free(q, nq);
             otf_uws_job_array_free(queued, n);
             if (rc != OTF_OK) {
