@@ -912,14 +912,15 @@ static void batch_release(struct batch *b)
     free(b);
 }
 
-/* Runs one batch. Its last jobs may still be publishing when this returns: the batch is left in
- * *pending, and the previous pending batch released first (at most one batch finishing behind
- * the running one). A batch on another model releases the pending one before the model is
- * fetched, so that no eviction takes a model its finisher still describes. */
+/* Runs batch number batch_id, claimed as `label`. Its last jobs may still be publishing when this
+ * returns: the batch is left in *pending, and the previous pending batch released first (at most
+ * one batch finishing behind the running one). A batch on another model releases the pending one
+ * before the model is fetched, so that no eviction takes a model its finisher still describes. */
 static void run_one(struct otf_store *st, const struct otf_worker_params *p,
                     struct otf_worker_stats *stats, struct wmodels *ms, struct otf_sched *sched,
                     struct otf_job **claimed, size_t n, const char *model, const char *precision,
-                    int64_t batch_id, struct batch **pending, volatile sig_atomic_t *stop)
+                    int64_t batch_id, const char *label, struct batch **pending,
+                    volatile sig_atomic_t *stop)
 {
     struct batch *b = otf_xcalloc(1, sizeof *b);
     struct wmodel *m = NULL;
@@ -930,7 +931,7 @@ static void run_one(struct otf_store *st, const struct otf_worker_params *p,
     b->p = p;
     b->stats = stats;
     b->id = batch_id;
-    worker_batch_label(p, batch_id, b->label, sizeof b->label);
+    snprintf(b->label, sizeof b->label, "%s", label);
     b->cap = n > (size_t)p->sched.max_jobs ? n : (size_t)p->sched.max_jobs;
     b->jobs = otf_xcalloc(b->cap, sizeof *b->jobs);
     b->n_jobs = n;
@@ -1029,7 +1030,7 @@ enum otf_status otf_worker_run(const struct otf_worker_params *p, volatile sig_a
             }
             if (n_claimed > 0)
                 run_one(st, p, stats, &ms, sched, claimed, n_claimed, model, prec, ++batch_seq,
-                        &pending, stop);
+                        label, &pending, stop);
             otf_uws_job_array_free(claimed, n_claimed);
             continue;
         }
